@@ -1,0 +1,33 @@
+# zoolab: two commands matter, `make up` (run the site on this machine) and
+# `make test` (everything CI runs). Each area adds its own targets in mk/*.mk;
+# this file only holds what they share.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+PYTEST  := $(VENV)/bin/pytest
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+# Each mk/*.mk appends the targets `make test` runs, in file-name order.
+TEST_TARGETS :=
+
+.PHONY: help bootstrap test
+help:
+	@echo "make up      set up and run the site on this machine (http://<vm>:8888/zoobar/index.cgi/)"
+	@echo "make test    all tests: lint, C core, application, sandbox, molecule"
+	@echo "make local   run the whole stack as local processes (http://127.0.0.1:8080/zoobar/index.cgi/)"
+	@echo "other targets: status down clean logs check fuzz bench soak (see README.md)"
+
+# Debian packages and the Python venv; quick when nothing changed.
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+include $(sort $(wildcard mk/*.mk))
+
+test: bootstrap
+	@set -e; for t in $(TEST_TARGETS); do \
+	    echo "==> make $$t"; $(MAKE) --no-print-directory $$t; \
+	done
+	@echo "==> make test: all stages passed ($(TEST_TARGETS))"

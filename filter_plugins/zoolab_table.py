@@ -1,0 +1,164 @@
+"""The service table as data: validation and derived fields.
+
+Used by Ansible (as the filters ``zoolab_validated`` and ``zoolab_service_rows``)
+and by tools/zookconf.py for local mode, so that both read the table the same
+way. Pure functions over plain lists of dicts; no Ansible import needed to use
+them from Python.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+PYTHON_CMDS = frozenset(
+    {"auth", "bank", "profile", "echo", "honeychecker", "profilestore", "frontend"}
+)
+BINARY_CMDS = frozenset({"zookd2", "zookfs"})
+ANY = "any"
+MAX_BRIDGE = 9
+
+
+class TableError(ValueError):
+    """The service table is inconsistent; the message names the row."""
+
+
+def _row_name(row: Any, index: int) -> str:
+    if isinstance(row, dict) and isinstance(row.get("name"), str):
+        return f"service {row['name']!r} (row {index + 1})"
+    return f"row {index + 1}"
+
+
+def _check_regex(pattern: str, where: str) -> None:
+    # POSIX ERE is what zookd2 uses; Python's re accepts a superset of the
+    # syntax we allow, so reject the Python-only constructs explicitly.
+    if re.search(r"\(\?|\\[dDwWsSbB]|\*\?|\+\?|\?\?", pattern):
+        raise TableError(f"{where}: url {pattern!r} uses syntax POSIX regex lacks")
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise TableError(f"{where}: url {pattern!r} is not a valid regex: {err}") from None
+
+
+def validate(services: Any) -> list[dict]:
+    """Check the table; return it unchanged or raise TableError naming the row."""
+    if not isinstance(services, list) or not services:
+        raise TableError("the service table must be a non-empty list of rows")
+    names: dict[str, str] = {}
+    bridges: dict[int, str] = {}
+    for i, row in enumerate(services):
+        where = _row_name(row, i)
+        if not isinstance(row, dict):
+            raise TableError(f"{where}: must be a mapping")
+        for key in ("name", "cmd", "lxcbr", "port"):
+            if key not in row:
+                raise TableError(f"{where}: missing key {key!r}")
+        name = row["name"]
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9]{0,30}", name):
+            raise TableError(f"{where}: name must be lower-case letters and digits")
+        if name in names:
+            raise TableError(f"{where}: name {name!r} already used by {names[name]}")
+        names[name] = where
+        cmd = row["cmd"]
+        if cmd not in PYTHON_CMDS | BINARY_CMDS:
+            raise TableError(f"{where}: unknown cmd {cmd!r}")
+        br = row["lxcbr"]
+        if not isinstance(br, int) or isinstance(br, bool) or not 0 <= br <= MAX_BRIDGE:
+            raise TableError(f"{where}: lxcbr must be an integer 0..{MAX_BRIDGE}")
+        if br in bridges:
+            raise TableError(f"{where}: bridge lxcbr{br} already used by {bridges[br]}")
+        bridges[br] = where
+        port = row["port"]
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise TableError(f"{where}: port {port!r} out of range 1..65535")
+        if "url" in row:
+            if not isinstance(row["url"], str) or not row["url"]:
+                raise TableError(f"{where}: url must be a non-empty string")
+            _check_regex(row["url"], where)
+        for path in row.get("exec", []) or []:
+            if not isinstance(path, str) or not path.startswith("/") or ".." in path:
+                raise TableError(f"{where}: exec path {path!r} must be absolute, no '..'")
+        for db in row.get("databases", []) or []:
+            if not isinstance(db, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", db):
+                raise TableError(f"{where}: database name {db!r} is not a plain name")
+    for i, row in enumerate(services):
+        where = _row_name(row, i)
+        for svc in row.get("http_svcs", []) or []:
+            if svc not in names:
+                raise TableError(f"{where}: http_svcs names unknown service {svc!r}")
+            target = next(r for r in services if r["name"] == svc)
+            if "url" not in target:
+                raise TableError(f"{where}: http_svcs service {svc!r} has no url")
+        callers = row.get("accept_from", []) or []
+        if not isinstance(callers, list):
+            raise TableError(f"{where}: accept_from must be a list")
+        for caller in callers:
+            if caller != ANY and caller not in names:
+                raise TableError(f"{where}: accept_from names unknown service {caller!r}")
+            if caller == row["name"]:
+                raise TableError(f"{where}: accept_from names the service itself")
+    return services
+
+
+def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int = 4,
+                 hosts: dict[str, str] | None = None) -> list[dict]:
+    """Validated rows with derived fields added.
+
+    host     the address the service listens on and is reached at
+    subnet   its bridge's /24 (what other containers' rules accept)
+    gateway  the bridge address on the host
+    callers  accept_from without "any"; public: True when "any" is present
+    """
+    validate(services)
+    rows = []
+    for row in services:
+        br = row["lxcbr"]
+        out = dict(row)
+        out.setdefault("http_svcs", [])
+        out.setdefault("exec", [])
+        out.setdefault("databases", [])
+        out.setdefault("accept_from", [])
+        out["subnet"] = str(ipaddress.ip_network(f"{net_prefix}.{br}.0/24"))
+        out["gateway"] = f"{net_prefix}.{br}.1"
+        out["host"] = (hosts or {}).get(row["name"], row.get("host") or f"{net_prefix}.{br}.{host_octet}")
+        out["public"] = ANY in out["accept_from"]
+        out["callers"] = [c for c in out["accept_from"] if c != ANY]
+        rows.append(out)
+    return rows
+
+
+def allowed_edges(services: list[dict]) -> set[tuple[str, str]]:
+    """(source, destination) pairs the policy allows, for tests and diagrams."""
+    validate(services)
+    names = [r["name"] for r in services]
+    edges = set()
+    for row in services:
+        for caller in row.get("accept_from", []) or []:
+            sources = [n for n in names if n != row["name"]] if caller == ANY else [caller]
+            edges.update((src, row["name"]) for src in sources)
+    return edges
+
+
+class FilterModule:
+    """Ansible entry point."""
+
+    def filters(self) -> dict:
+        return {
+            "zoolab_validated": _ansible_errors(validate),
+            "zoolab_service_rows": _ansible_errors(service_rows),
+        }
+
+
+def _ansible_errors(func):
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except TableError as err:
+            from ansible.errors import AnsibleFilterError
+
+            raise AnsibleFilterError(f"service table: {err}") from None
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
