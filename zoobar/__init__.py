@@ -1,0 +1,1 @@
+"""zoobar: the privilege-separated zoobar application (front end, RPC services, sandbox)."""

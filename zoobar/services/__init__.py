@@ -1,0 +1,1 @@
+"""RPC services, one module each; ``zoobar.serve`` calls their ``make_service()``."""
