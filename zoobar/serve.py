@@ -38,7 +38,8 @@ def gunicorn_argv(host: str, port: int) -> list[str]:
     threads = os.environ.get("ZOOBAR_GUNICORN_THREADS", "8")
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
             "--workers", workers, "--threads", threads, "--worker-class", "gthread",
-            "--access-logfile", "-", "--error-logfile", "-", "zoobar.wsgi:app"]
+            "--access-logfile", "-", "--error-logfile", "-", "--no-control-socket",
+            "zoobar.wsgi:app"]
 
 
 def run(conf_path: str, section: str) -> None:

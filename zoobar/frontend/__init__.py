@@ -1,0 +1,44 @@
+"""The zoobar front end (``dynamic``): a Flask application factory.
+
+It holds no password, token or balance of its own: credentials go to auth,
+zoobars to the bank, profile texts to the profile store, and the only data it
+owns is the ``person`` table (who exists). The visitor's token travels in the
+session cookie and is checked with auth on every request.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+
+from zoobar import rpc
+from zoobar.frontend import login, pages, session
+
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+                      MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES)
+    app.before_request(session.refuse_cross_site_post)
+    app.before_request(session.load_visitor)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.errorhandler(rpc.RpcUnavailable)
+    def unavailable(err):
+        return render_template("error.html", title="Service unavailable",
+                               message=f"A zoobar service is not answering ({err}). "
+                                       "Please try again in a moment."), 503
+
+    @app.errorhandler(rpc.RemoteError)
+    def remote_error(err):
+        return render_template("error.html", title="Request failed",
+                               message=str(err.message)), 502
+
+    @app.errorhandler(403)
+    def forbidden(err):
+        return render_template("error.html", title="Forbidden",
+                               message=err.description), 403
+
+    return app
