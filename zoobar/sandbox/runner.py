@@ -31,7 +31,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .uids import UidMap
 
@@ -281,15 +282,15 @@ def answer(line: bytes, handler: ApiHandler) -> dict:
     try:
         request = json.loads(line)
         name, kwargs = request
-        if not isinstance(name, str) or not isinstance(kwargs, dict):
-            raise ValueError
     except (ValueError, TypeError):
+        return error_reply("BadRequest", "expected [name, {kwargs}]")
+    if not isinstance(name, str) or not isinstance(kwargs, dict):
         return error_reply("BadRequest", "expected [name, {kwargs}]")
     try:
         return {"ok": handler(name, kwargs)}
     except ApiError as e:
         return error_reply("Refused", str(e))
-    except Exception as e:          # a handler bug must not end the run's API
+    except Exception as e:  # noqa: BLE001 - a handler bug must not end the run's API
         return error_reply(type(e).__name__, str(e))
 
 

@@ -103,7 +103,7 @@ class Profile(rpc.Service):
             return {"output": "", "status": "error"}
         try:
             result = self.sandbox().run(user, code, ProfileApi(user, visitor).handler())
-        except Exception as err:        # the sandbox could not start: say so, keep serving
+        except Exception as err:  # noqa: BLE001 - the sandbox could not start: say so, keep serving
             print(f"profile: sandbox failure for {user!r}: {err}", file=sys.stderr, flush=True)
             return {"output": "profile could not run (sandbox failure)", "status": "error"}
         return {"output": result.output, "status": result.status}
