@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Grade a running zoolab site the way the course's grader does.
+
+Prints one PASS:/FAIL:/SKIP: line per exercise and a final "N passed, N failed"
+line; exits 1 if any exercise failed, 2 on bad usage.
+
+    tools/grade.py                                   # the deployed site on this host
+    tools/grade.py --url http://vm7:8888 --runner 'ssh root@vm7 lxc-attach -n {container} --'
+    tools/grade.py --local --data-dir DIR --url http://127.0.0.1:PORT
+    tools/grade.py --only firewall --only hashing    # exercises whose id starts so
+
+Container-side checks run through the runner (default `lxc-attach -n {container} --`).
+With --local (a stack started by tools/zooklocal.py) they run on this machine
+against the stack's data directory; checks that need containers (the firewall,
+which container holds a database) are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.grader.exercises import Context, exercises, run
+from tools.grader.policy import site_rows
+from tools.grader.site import DEFAULT_RUNNER, Runner
+
+
+def local_rows(conf_path: Path) -> list[dict]:
+    """The table's rows with the addresses the local stack's zook.conf gives them."""
+    from zoobar import zookconf
+
+    conf = zookconf.load(conf_path)
+    rows = []
+    for row in site_rows():
+        if row["name"] in conf.names():
+            row = dict(row)
+            row["host"], row["port"] = conf.address(row["name"])
+            rows.append(row)
+    return rows
+
+
+def build_context(args: argparse.Namespace) -> Context:
+    if args.local:
+        data = Path(args.data_dir).resolve()
+        conf = Path(args.conf).resolve() if args.conf else data / "zook.conf"
+        if not conf.is_file():
+            raise SystemExit(f"grade: no zook.conf at {conf} (start the stack with "
+                             "tools/zooklocal.py --data-dir DIR, or give --conf)")
+        return Context(base_url=args.url, runner=Runner(None), rows=local_rows(conf),
+                       db_dir=str(data / "db"), zook_conf=str(conf), pythonpath=str(ROOT),
+                       python=sys.executable)
+    return Context(base_url=args.url, runner=Runner(args.runner), rows=site_rows(),
+                   db_dir=args.container_db_dir, zook_conf="/home/student/zook.conf",
+                   pythonpath="/home/student")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", default="http://localhost:8888", help="the site's base URL")
+    ap.add_argument("--runner", default=DEFAULT_RUNNER,
+                    help="command prefix that runs a command in {container}")
+    ap.add_argument("--container-db-dir", default="/home/student/zoobar/db")
+    ap.add_argument("--local", action="store_true", help="grade a local (no containers) stack")
+    ap.add_argument("--data-dir", default=str(ROOT / "local"),
+                    help="local mode: the stack's data directory (db/, zook.conf)")
+    ap.add_argument("--conf", help="local mode: zook.conf (default DATA_DIR/zook.conf)")
+    ap.add_argument("--only", action="append", metavar="ID",
+                    help="grade only exercises whose id starts with ID (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list exercise ids and exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        for ident, title, _ in exercises(site_rows()):
+            print(f"{ident:24} {title}")
+        return 0
+    ctx = build_context(args)
+    passed, failed, skipped = run(ctx, args.only)
+    if passed + failed + skipped == 0:
+        print(f"grade: no exercise matches {args.only}", file=sys.stderr)
+        return 2
+    tail = f", {skipped} skipped" if skipped else ""
+    print(f"{passed} passed, {failed} failed{tail}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

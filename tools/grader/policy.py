@@ -1,0 +1,45 @@
+"""Who may reach whom, derived from the service table.
+
+The one place the grader, the diagram and Molecule's isolation checks turn the
+table into an expected reachability matrix. TCP follows
+``zoolab_table.allowed_edges`` (an ``accept_from: [any]`` row is reachable by
+everyone, on its port only); ICMP is allowed only from the callers a row names
+explicitly, because a public row accepts nothing but TCP to its port.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+for _path in (ROOT, ROOT / "filter_plugins"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from zoolab_table import allowed_edges, service_rows
+
+from tools.zookconf import load_group_vars
+
+__all__ = ["ROOT", "allowed_edges", "expected_matrix", "site_rows"]
+
+
+def site_rows(overrides: dict | None = None) -> list[dict]:
+    """The service table from group_vars, with derived fields (host, callers, ...)."""
+    gv = load_group_vars(overrides)
+    return service_rows(gv["zoolab_services"], gv["zoolab_net_prefix"],
+                        gv["zoolab_service_host_octet"])
+
+
+def expected_matrix(rows: list[dict]) -> dict[tuple[str, str], dict[str, bool]]:
+    """{(source, destination): {"icmp": bool, "tcp": bool}} for every ordered pair."""
+    tcp = allowed_edges(rows)
+    by_name = {r["name"]: r for r in rows}
+    matrix = {}
+    for src in by_name:
+        for dst, row in by_name.items():
+            if src == dst:
+                continue
+            callers = [c for c in row.get("accept_from", []) or [] if c != "any"]
+            matrix[(src, dst)] = {"icmp": src in callers, "tcp": (src, dst) in tcp}
+    return matrix
