@@ -1,0 +1,76 @@
+/* Sockets, deadlines and reading request heads: shared by zookd2 and zookfs. */
+#ifndef ZOOK_NET_H
+#define ZOOK_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "http.h"
+
+/* Milliseconds on the monotonic clock. */
+int64_t now_ms(void);
+
+/* Timeouts and limits, from the environment (see docs/zookd.md). */
+struct limits {
+    int head_timeout_ms;    /* ZOOK_HEAD_TIMEOUT_MS: whole request head */
+    int idle_timeout_ms;    /* ZOOK_IDLE_TIMEOUT_MS: between keep-alive requests */
+    int io_timeout_ms;      /* ZOOK_IO_TIMEOUT_MS: any single read/write of a body */
+    int backend_timeout_ms; /* ZOOK_BACKEND_TIMEOUT_MS: backend answer / CGI run */
+    int connect_timeout_ms; /* ZOOK_CONNECT_TIMEOUT_MS */
+    uint64_t max_body;      /* ZOOK_MAX_BODY: request body bytes */
+    int max_conns;          /* ZOOK_MAX_CONNS: open client connections */
+};
+void limits_from_env(struct limits *l);
+
+/* Resolve host (numeric or name) and port; 0 or -1 with a message in err. */
+int net_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
+                char *err, size_t errlen);
+/* Listening TCP socket; -1 with a message in err. */
+int net_listen(const char *host, int port, char *err, size_t errlen);
+/* Connect with a timeout. fd, or -1 with errno (ETIMEDOUT when too slow). */
+int net_connect(const struct sockaddr_storage *ss, socklen_t len, int timeout_ms);
+/* Wait until fd is readable or deadline passes: 1 ready, 0 timeout, -1 error. */
+int net_wait_readable(int fd, int64_t deadline);
+/* recv after waiting; -1 with errno ETIMEDOUT on deadline. */
+ssize_t net_read(int fd, void *buf, size_t n, int64_t deadline);
+/* send everything (MSG_NOSIGNAL); 0 or -1. flags may add MSG_MORE. */
+int net_write_all(int fd, const void *buf, size_t n, int flags);
+/* Set send timeout so that a peer that stops reading cannot stall us. */
+void net_set_send_timeout(int fd, int ms);
+/* Text form of a peer address. */
+void net_peer_ip(const struct sockaddr_storage *ss, char *out, size_t cap);
+
+/* A client connection with its input buffer (which may hold pipelined
+ * bytes past the current request). */
+struct conn {
+    int fd;
+    char *buf;
+    size_t cap, len;
+    int nreq; /* requests served so far */
+};
+/* Allocate the buffer (HTTP_MAX_HEAD + slack). -1 on no memory. */
+int conn_init(struct conn *c, int fd);
+void conn_free(struct conn *c);
+/* Read until a complete request head is parsed into h. HTTP_CLOSED: peer
+ * closed or idle timeout before any byte (close silently); other errors are
+ * to be answered with their status. */
+enum http_err conn_read_head(struct conn *c, struct http_head *h, const struct limits *l);
+/* Drop the first n bytes of the buffer (a finished request). */
+void conn_consume(struct conn *c, size_t n);
+/* Answer with an error page (Connection: close). */
+void conn_send_error(int fd, enum http_err e);
+
+/* An accepted client, handed to the connection thread. */
+struct client {
+    int fd;
+    char ip[64];
+};
+/* Accept connections forever on lfd; each gets a detached thread running
+ * fn(struct client *), which must end with client_done(). Beyond max_conns
+ * open connections new ones get 503. */
+void serve_forever(int lfd, int max_conns, void *(*fn)(void *)) __attribute__((noreturn));
+void client_done(struct client *cl);
+
+#endif

@@ -1,0 +1,380 @@
+/* zookd2 <zook.conf> <section>: the dispatcher.
+ *
+ * Connection model: one thread per client connection; keep-alive with
+ * clients (HTTP/1.1, pipelining tolerated). For each request a new
+ * connection to the chosen service, which gets the request head as received
+ * minus hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, Expect,
+ * X-Forwarded-For), plus "X-Forwarded-For: <client>" and "Connection:
+ * close", then the body. The response is relayed with the same hop-by-hop
+ * headers removed: a body framed by Content-Length is relayed exactly and
+ * the client connection stays open; a chunked body is relayed until the
+ * service closes (chunked framing ends it for the client); a body delimited
+ * only by close is relayed with "Connection: close" and the client
+ * connection ends with it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "http.h"
+#include "net.h"
+
+struct service {
+    const char *name;
+    regex_t re;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+static struct service *services;
+static size_t nservices;
+static struct limits limits;
+
+#define RELAY_BUF (HTTP_MAX_HEAD + 1024)
+
+static void load_services(const struct conf *c, const struct conf_section *sec)
+{
+    const struct conf_entry *hs = conf_need(c, sec, "http_svcs");
+    char *list = strdup(hs->value);
+    if (!list)
+        conf_die(c, hs->line, "out of memory");
+    size_t cap = 1;
+    for (const char *p = list; *p; p++)
+        cap += *p == ',';
+    services = calloc(cap, sizeof *services);
+    if (!services)
+        conf_die(c, hs->line, "out of memory");
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        if (!*tok)
+            conf_die(c, hs->line, "http_svcs has an empty service name");
+        const struct conf_section *s = conf_section(c, tok);
+        if (!s)
+            conf_die(c, hs->line, "http_svcs names [%s], which is not in the file", tok);
+        struct service *svc = &services[nservices++];
+        svc->name = s->name;
+        const struct conf_entry *url = conf_need(c, s, "url");
+        size_t n = strlen(url->value) + 5;
+        char *anchored = malloc(n);
+        if (!anchored)
+            conf_die(c, url->line, "out of memory");
+        snprintf(anchored, n, "^(%s)$", url->value);
+        int rc = regcomp(&svc->re, anchored, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char msg[128];
+            regerror(rc, &svc->re, msg, sizeof msg);
+            conf_die(c, url->line, "url of [%s] is not a POSIX extended regex: %s", tok, msg);
+        }
+        free(anchored);
+        const struct conf_entry *host = conf_need(c, s, "host");
+        int port = conf_port(c, conf_need(c, s, "port"));
+        char err[256];
+        if (net_resolve(host->value, port, &svc->addr, &svc->addrlen, err, sizeof err) < 0)
+            conf_die(c, host->line, "%s", err);
+    }
+    if (nservices == 0)
+        conf_die(c, hs->line, "http_svcs lists no service");
+    /* list is kept: names point into the conf, which lives for the process */
+    free(list);
+}
+
+static const struct service *route(const char *path)
+{
+    for (size_t i = 0; i < nservices; i++)
+        if (regexec(&services[i].re, path, 0, NULL, 0) == 0)
+            return &services[i];
+    return NULL;
+}
+
+static int hop_by_hop(struct http_span name)
+{
+    return http_name_is(name, "connection") || http_name_is(name, "keep-alive") ||
+           http_name_is(name, "proxy-connection") || http_name_is(name, "expect") ||
+           http_name_is(name, "x-forwarded-for") || http_name_is(name, "upgrade") ||
+           http_name_is(name, "te");
+}
+
+/* Append to a fixed buffer; 0 or -1 if it does not fit. */
+static int put(char *buf, size_t cap, size_t *len, const void *p, size_t n)
+{
+    if (n > cap - *len)
+        return -1;
+    memcpy(buf + *len, p, n);
+    *len += n;
+    return 0;
+}
+
+/* Request head for the service; -1 if it would not fit. */
+static int build_forward_head(const struct http_head *h, const char *client_ip, char *out,
+                              size_t cap, size_t *len)
+{
+    *len = 0;
+    if (put(out, cap, len, h->line.p, h->line.n) || put(out, cap, len, "\r\n", 2))
+        return -1;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (hop_by_hop(h->headers[i].name))
+            continue;
+        if (put(out, cap, len, h->headers[i].line.p, h->headers[i].line.n) ||
+            put(out, cap, len, "\r\n", 2))
+            return -1;
+    }
+    char extra[128];
+    int n = snprintf(extra, sizeof extra, "X-Forwarded-For: %s\r\nConnection: close\r\n\r\n",
+                     client_ip);
+    return put(out, cap, len, extra, (size_t)n);
+}
+
+/* Response head for the client, hop-by-hop headers replaced. */
+static int build_response_head(const struct http_head *h, int closing, char *out,
+                               size_t cap, size_t *len)
+{
+    *len = 0;
+    if (put(out, cap, len, h->line.p, h->line.n) || put(out, cap, len, "\r\n", 2))
+        return -1;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        struct http_span nm = h->headers[i].name;
+        if (http_name_is(nm, "connection") || http_name_is(nm, "keep-alive") ||
+            http_name_is(nm, "proxy-connection"))
+            continue;
+        if (put(out, cap, len, h->headers[i].line.p, h->headers[i].line.n) ||
+            put(out, cap, len, "\r\n", 2))
+            return -1;
+    }
+    if (closing && put(out, cap, len, "Connection: close\r\n", 19))
+        return -1;
+    return put(out, cap, len, "\r\n", 2);
+}
+
+/* Send the request body: what is already buffered, then the rest. */
+static enum http_err send_body(struct conn *c, size_t head_len, uint64_t length, int bfd,
+                               char *tmp)
+{
+    size_t have = c->len - head_len;
+    size_t first = have < length ? have : (size_t)length;
+    if (first && net_write_all(bfd, c->buf + head_len, first, 0) < 0)
+        return HTTP_E_BAD_GATEWAY;
+    conn_consume(c, head_len + first);
+    uint64_t left = length - first;
+    while (left > 0) {
+        size_t want = left < RELAY_BUF ? (size_t)left : RELAY_BUF;
+        ssize_t r = net_read(c->fd, tmp, want, now_ms() + limits.io_timeout_ms);
+        if (r <= 0)
+            return HTTP_CLOSED;
+        if (net_write_all(bfd, tmp, (size_t)r, 0) < 0)
+            return HTTP_E_BAD_GATEWAY;
+        left -= (uint64_t)r;
+    }
+    return HTTP_OK;
+}
+
+/* Read the service's response head into rb. */
+static enum http_err read_response_head(int bfd, char *rb, size_t cap, size_t *rlen,
+                                        struct http_head *rh, int64_t deadline)
+{
+    size_t scanned = 0;
+    for (;;) {
+        if (*rlen) {
+            size_t end = http_head_end(rb, *rlen, scanned);
+            scanned = *rlen;
+            if (end || *rlen == cap) {
+                enum http_err e = http_parse_response(rb, *rlen, rh);
+                return e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e;
+            }
+        }
+        ssize_t r = net_read(bfd, rb + *rlen, cap - *rlen, deadline);
+        if (r < 0)
+            return errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
+        if (r == 0)
+            return HTTP_E_BAD_GATEWAY;
+        *rlen += (size_t)r;
+    }
+}
+
+/* Relay the body; returns 0 if it ended as framed, -1 otherwise. */
+static int relay_body(int bfd, int cfd, const struct http_body *b, char *rb, size_t have,
+                      size_t cap)
+{
+    if (b->kind == BODY_NONE)
+        return 0;
+    uint64_t left = b->kind == BODY_LENGTH ? b->length : UINT64_MAX;
+    size_t first = have < left ? have : (size_t)left;
+    if (first && net_write_all(cfd, rb, first, 0) < 0)
+        return -1;
+    if (b->kind == BODY_LENGTH)
+        left -= first;
+    while (left > 0) {
+        size_t want = left < cap ? (size_t)left : cap;
+        ssize_t r = net_read(bfd, rb, want, now_ms() + limits.backend_timeout_ms);
+        if (r == 0)
+            return b->kind == BODY_LENGTH ? -1 : 0;
+        if (r < 0)
+            return -1;
+        if (net_write_all(cfd, rb, (size_t)r, 0) < 0)
+            return -1;
+        if (b->kind == BODY_LENGTH)
+            left -= (uint64_t)r;
+    }
+    return 0;
+}
+
+/* One request, head already parsed. Returns 1 to keep the connection. */
+static int handle_request(struct conn *c, struct http_head *h, const char *client_ip,
+                          char *rb, struct http_head *rh)
+{
+    char path[HTTP_MAX_REQUEST_LINE + 1];
+    size_t plen;
+    enum http_err e = http_decode_path(h->target.p, h->target.n, path, sizeof path, &plen);
+    if (e != HTTP_OK)
+        goto fail;
+    const struct service *svc = route(path);
+    if (!svc) {
+        e = HTTP_E_NOT_FOUND;
+        goto fail;
+    }
+    struct http_body body;
+    e = http_request_body(h, limits.max_body, &body);
+    if (e != HTTP_OK)
+        goto fail;
+    int keep = http_keep_alive(h);
+    int is_head = h->method.n == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
+
+    size_t flen;
+    if (build_forward_head(h, client_ip, rb, RELAY_BUF, &flen) < 0) {
+        e = HTTP_E_HEADERS_TOO_LARGE;
+        goto fail;
+    }
+    int bfd = net_connect(&svc->addr, svc->addrlen, limits.connect_timeout_ms);
+    if (bfd < 0) {
+        e = errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
+        fprintf(stderr, "zookd2: %s unreachable: %s\n", svc->name, strerror(errno));
+        goto fail;
+    }
+    net_set_send_timeout(bfd, limits.io_timeout_ms);
+    if (net_write_all(bfd, rb, flen, body.kind == BODY_LENGTH ? MSG_MORE : 0) < 0) {
+        e = HTTP_E_BAD_GATEWAY;
+        goto fail_backend;
+    }
+    if (body.kind == BODY_LENGTH) {
+        if (http_has_token(h, "expect", "100-continue") && c->len - h->len < body.length)
+            net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
+        e = send_body(c, h->len, body.length, bfd, rb);
+        if (e != HTTP_OK)
+            goto fail_backend;
+    } else {
+        conn_consume(c, h->len);
+    }
+    /* h points into c->buf, which send_body/conn_consume changed: no more use. */
+
+    size_t rlen = 0;
+    int64_t deadline = now_ms() + limits.backend_timeout_ms;
+    for (;;) {
+        e = read_response_head(bfd, rb, RELAY_BUF, &rlen, rh, deadline);
+        if (e != HTTP_OK)
+            goto fail_backend;
+        if (rh->status >= 200 || rh->status == 101)
+            break;
+        /* an interim 1xx: the client already got its 100 Continue from us */
+        memmove(rb, rb + rh->len, rlen - rh->len);
+        rlen -= rh->len;
+    }
+    struct http_body rbody;
+    e = http_response_body(rh, is_head, &rbody);
+    if (e != HTTP_OK || rh->status == 101)
+        goto fail_backend;
+    if (rbody.kind == BODY_UNTIL_CLOSE)
+        keep = 0;
+    char out[HTTP_MAX_HEAD + 64];
+    size_t olen;
+    if (build_response_head(rh, !keep, out, sizeof out, &olen) < 0) {
+        e = HTTP_E_BAD_GATEWAY;
+        goto fail_backend;
+    }
+    size_t have = rlen - rh->len;
+    memmove(rb, rb + rh->len, have);
+    int flags = (rbody.kind != BODY_NONE) ? MSG_MORE : 0;
+    if (net_write_all(c->fd, out, olen, flags) < 0) {
+        close(bfd);
+        return 0;
+    }
+    int ok = relay_body(bfd, c->fd, &rbody, rb, have, RELAY_BUF) == 0;
+    close(bfd);
+    return keep && ok;
+
+fail_backend:
+    close(bfd);
+fail:
+    if (e != HTTP_CLOSED)
+        conn_send_error(c->fd, e);
+    return 0;
+}
+
+static void *client_thread(void *arg)
+{
+    struct client *cl = arg;
+    struct conn c;
+    char *rb = malloc(RELAY_BUF);
+    struct http_head *h = malloc(sizeof *h);
+    struct http_head *rh = malloc(sizeof *rh);
+    if (conn_init(&c, cl->fd) < 0 || !rb || !h || !rh) {
+        conn_send_error(cl->fd, HTTP_E_UNAVAILABLE);
+        close(cl->fd);
+        goto out;
+    }
+    net_set_send_timeout(c.fd, limits.io_timeout_ms);
+    for (;;) {
+        enum http_err e = conn_read_head(&c, h, &limits);
+        if (e != HTTP_OK) {
+            if (e != HTTP_CLOSED)
+                conn_send_error(c.fd, e);
+            break;
+        }
+        c.nreq++;
+        if (!handle_request(&c, h, cl->ip, rb, rh))
+            break;
+    }
+    conn_free(&c);
+out:
+    free(rb);
+    free(h);
+    free(rh);
+    client_done(cl);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s <zook.conf> <section>\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    limits_from_env(&limits);
+    static struct conf conf;
+    conf_load(argv[1], &conf);
+    const struct conf_section *sec = conf_need_section(&conf, argv[2]);
+    int port = conf_port(&conf, conf_need(&conf, sec, "port"));
+    const struct conf_entry *host = conf_get(sec, "host");
+    load_services(&conf, sec);
+    char err[256];
+    int lfd = net_listen(host ? host->value : NULL, port, err, sizeof err);
+    if (lfd < 0) {
+        fprintf(stderr, "zookd2: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "zookd2: [%s] listening on %s:%d, %zu services\n", sec->name,
+            host ? host->value : "*", port, nservices);
+    serve_forever(lfd, limits.max_conns, client_thread);
+}
