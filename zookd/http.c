@@ -334,13 +334,6 @@ enum http_err http_response_body(const struct http_head *h, int is_head_request,
     return HTTP_OK;
 }
 
-int http_keep_alive(const struct http_head *req)
-{
-    if (req->minor == 0)
-        return 0;
-    return !http_has_token(req, "connection", "close");
-}
-
 static int hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9')
@@ -351,6 +344,108 @@ static int hexval(unsigned char c)
         return c - 'A' + 10;
     return -1;
 }
+
+enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER,
+       CH_TRAILER_LINE, CH_FINAL_LF, CH_DONE };
+
+long http_chunked_feed(struct http_chunked *c, const char *p, size_t n, int *done)
+{
+    *done = 0;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char ch = (unsigned char)p[i];
+        switch (c->state) {
+        case CH_SIZE:
+            if (hexval(ch) >= 0) {
+                if (++c->digits > 15)
+                    return -1;
+                c->left = c->left * 16 + (uint64_t)hexval(ch);
+                i++;
+                continue;
+            }
+            if (c->digits == 0)
+                return -1;
+            if (ch == ';' || ch == ' ' || ch == '\t')
+                c->state = CH_EXT;
+            else if (ch == '\r')
+                c->state = CH_SIZE_LF;
+            else if (ch == '\n')
+                c->state = c->left ? CH_DATA : CH_TRAILER;
+            else
+                return -1;
+            i++;
+            continue;
+        case CH_EXT:
+            if (ch == '\n')
+                c->state = c->left ? CH_DATA : CH_TRAILER;
+            else if (++c->trailer > HTTP_MAX_HEADER_BYTES)
+                return -1;
+            i++;
+            continue;
+        case CH_SIZE_LF:
+            if (ch != '\n')
+                return -1;
+            c->state = c->left ? CH_DATA : CH_TRAILER;
+            i++;
+            continue;
+        case CH_DATA: {
+            size_t take = n - i < c->left ? n - i : (size_t)c->left;
+            c->left -= take;
+            i += take;
+            if (c->left == 0)
+                c->state = CH_DATA_CR;
+            continue;
+        }
+        case CH_DATA_CR:
+        case CH_DATA_LF:
+            if (ch == '\r' && c->state == CH_DATA_CR)
+                c->state = CH_DATA_LF;
+            else if (ch == '\n')
+                c->state = CH_SIZE, c->digits = 0, c->trailer = 0;
+            else
+                return -1;
+            i++;
+            continue;
+        case CH_TRAILER:
+            if (ch == '\r')
+                c->state = CH_FINAL_LF;
+            else if (ch == '\n')
+                c->state = CH_DONE;
+            else
+                c->state = CH_TRAILER_LINE;
+            i++;
+            break;
+        case CH_TRAILER_LINE:
+            if (ch == '\n')
+                c->state = CH_TRAILER;
+            i++;
+            break;
+        case CH_FINAL_LF:
+            if (ch != '\n')
+                return -1;
+            c->state = CH_DONE;
+            i++;
+            break;
+        default:
+            return -1;
+        }
+        if (c->state == CH_DONE) {
+            *done = 1;
+            return (long)i;
+        }
+        if (++c->trailer > HTTP_MAX_HEADER_BYTES)
+            return -1;
+    }
+    return (long)i;
+}
+
+int http_keep_alive(const struct http_head *req)
+{
+    if (req->minor == 0)
+        return 0;
+    return !http_has_token(req, "connection", "close");
+}
+
 
 enum http_err http_decode_path(const char *target, size_t n, char *out, size_t cap,
                                size_t *outlen)

@@ -100,6 +100,18 @@ enum http_err http_response_body(const struct http_head *h, int is_head_request,
 /* Does the client want the connection kept after this request? */
 int http_keep_alive(const struct http_head *req);
 
+/* Finding the end of a chunked body without changing it (for relaying).
+ * Zero-initialise, then feed bytes as they arrive. */
+struct http_chunked {
+    int state;
+    int digits;
+    uint64_t left;     /* data bytes left in the current chunk */
+    size_t trailer;    /* trailer bytes seen (bounded) */
+};
+/* Returns how many of the n bytes belong to the body (all of them unless
+ * it ended inside them, which sets *done), or -1 if the framing is bad. */
+long http_chunked_feed(struct http_chunked *c, const char *p, size_t n, int *done);
+
 /* Decode the path of an origin-form target (up to '?') into out and
  * normalise it: percent-decoding, "//" and "." segments removed. Refused
  * with 400: "..", NUL, encoded '/', backslash, control bytes, bad escapes,

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,8 +28,13 @@
 #include "http.h"
 #include "net.h"
 
+#define POOL_MAX 256
+
 struct service {
     const char *name;
+    pthread_mutex_t mu;
+    int idle[POOL_MAX];
+    int nidle;
     regex_t re;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -66,6 +72,7 @@ static void load_services(const struct conf *c, const struct conf_section *sec)
             conf_die(c, hs->line, "http_svcs names [%s], which is not in the file", tok);
         struct service *svc = &services[nservices++];
         svc->name = s->name;
+        pthread_mutex_init(&svc->mu, NULL);
         const struct conf_entry *url = conf_need(c, s, "url");
         size_t n = strlen(url->value) + 5;
         char *anchored = malloc(n);
@@ -91,7 +98,7 @@ static void load_services(const struct conf *c, const struct conf_section *sec)
     free(list);
 }
 
-static const struct service *route(const char *path)
+static struct service *route(const char *path)
 {
     for (size_t i = 0; i < nservices; i++)
         if (regexec(&services[i].re, path, 0, NULL, 0) == 0)
@@ -118,8 +125,8 @@ static int put(char *buf, size_t cap, size_t *len, const void *p, size_t n)
 }
 
 /* Request head for the service; -1 if it would not fit. */
-static int build_forward_head(const struct http_head *h, const char *client_ip, char *out,
-                              size_t cap, size_t *len)
+static int build_forward_head(const struct http_head *h, const char *client_ip, int closing,
+                              char *out, size_t cap, size_t *len)
 {
     *len = 0;
     if (put(out, cap, len, h->line.p, h->line.n) || put(out, cap, len, "\r\n", 2))
@@ -132,8 +139,8 @@ static int build_forward_head(const struct http_head *h, const char *client_ip, 
             return -1;
     }
     char extra[128];
-    int n = snprintf(extra, sizeof extra, "X-Forwarded-For: %s\r\nConnection: close\r\n\r\n",
-                     client_ip);
+    int n = snprintf(extra, sizeof extra, "X-Forwarded-For: %s\r\n%s\r\n", client_ip,
+                     closing ? "Connection: close\r\n" : "");
     return put(out, cap, len, extra, (size_t)n);
 }
 
@@ -203,31 +210,74 @@ static enum http_err read_response_head(int bfd, char *rb, size_t cap, size_t *r
     }
 }
 
-/* Relay the body; returns 0 if it ended as framed, -1 otherwise. */
+/* Relay the response body. Returns 1 if it ended exactly as framed (the
+ * backend connection may be reused), 0 if it ended but the backend must be
+ * closed, -1 if the client connection must be closed too. */
 static int relay_body(int bfd, int cfd, const struct http_body *b, char *rb, size_t have,
                       size_t cap)
 {
     if (b->kind == BODY_NONE)
-        return 0;
+        return have == 0;
+    struct http_chunked ch = {0};
     uint64_t left = b->kind == BODY_LENGTH ? b->length : UINT64_MAX;
-    size_t first = have < left ? have : (size_t)left;
-    if (first && net_write_all(cfd, rb, first, 0) < 0)
-        return -1;
-    if (b->kind == BODY_LENGTH)
-        left -= first;
-    while (left > 0) {
-        size_t want = left < cap ? (size_t)left : cap;
-        ssize_t r = net_read(bfd, rb, want, now_ms() + limits.backend_timeout_ms);
+    size_t n = have;
+    for (;;) {
+        size_t take = n;
+        int done = 0;
+        if (b->kind == BODY_LENGTH) {
+            take = n < left ? n : (size_t)left;
+            left -= take;
+            done = left == 0;
+        } else if (b->kind == BODY_CHUNKED) {
+            long r = http_chunked_feed(&ch, rb, n, &done);
+            if (r < 0) {
+                net_write_all(cfd, rb, n, 0);
+                return -1;
+            }
+            take = (size_t)r;
+        }
+        if (take && net_write_all(cfd, rb, take, 0) < 0)
+            return -1;
+        if (done)
+            return take == n;
+        ssize_t r = net_read(bfd, rb, cap, now_ms() + limits.backend_timeout_ms);
         if (r == 0)
-            return b->kind == BODY_LENGTH ? -1 : 0;
+            return b->kind == BODY_UNTIL_CLOSE || b->kind == BODY_CHUNKED ? 0 : -1;
         if (r < 0)
             return -1;
-        if (net_write_all(cfd, rb, (size_t)r, 0) < 0)
-            return -1;
-        if (b->kind == BODY_LENGTH)
-            left -= (uint64_t)r;
+        n = (size_t)r;
     }
-    return 0;
+}
+
+/* Idle keep-alive connections to a service. */
+static int pool_get(struct service *svc)
+{
+    for (;;) {
+        int fd = -1;
+        pthread_mutex_lock(&svc->mu);
+        if (svc->nidle)
+            fd = svc->idle[--svc->nidle];
+        pthread_mutex_unlock(&svc->mu);
+        if (fd < 0)
+            return -1;
+        char b;
+        ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return fd; /* still open and quiet */
+        close(fd);
+    }
+}
+
+static void pool_put(struct service *svc, int fd)
+{
+    pthread_mutex_lock(&svc->mu);
+    if (svc->nidle < POOL_MAX) {
+        svc->idle[svc->nidle++] = fd;
+        fd = -1;
+    }
+    pthread_mutex_unlock(&svc->mu);
+    if (fd >= 0)
+        close(fd);
 }
 
 /* One request, head already parsed. Returns 1 to keep the connection. */
@@ -236,10 +286,11 @@ static int handle_request(struct conn *c, struct http_head *h, const char *clien
 {
     char path[HTTP_MAX_REQUEST_LINE + 1];
     size_t plen;
+    int bfd = -1;
     enum http_err e = http_decode_path(h->target.p, h->target.n, path, sizeof path, &plen);
     if (e != HTTP_OK)
         goto fail;
-    const struct service *svc = route(path);
+    struct service *svc = route(path);
     if (!svc) {
         e = HTTP_E_NOT_FOUND;
         goto fail;
@@ -250,57 +301,78 @@ static int handle_request(struct conn *c, struct http_head *h, const char *clien
         goto fail;
     int keep = http_keep_alive(h);
     int is_head = h->method.n == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
-
-    size_t flen;
-    if (build_forward_head(h, client_ip, rb, RELAY_BUF, &flen) < 0) {
-        e = HTTP_E_HEADERS_TOO_LARGE;
-        goto fail;
-    }
-    int bfd = net_connect(&svc->addr, svc->addrlen, limits.connect_timeout_ms);
-    if (bfd < 0) {
-        e = errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
-        fprintf(stderr, "zookd2: %s unreachable: %s\n", svc->name, strerror(errno));
-        goto fail;
-    }
-    net_set_send_timeout(bfd, limits.io_timeout_ms);
-    if (net_write_all(bfd, rb, flen, body.kind == BODY_LENGTH ? MSG_MORE : 0) < 0) {
-        e = HTTP_E_BAD_GATEWAY;
-        goto fail_backend;
-    }
-    if (body.kind == BODY_LENGTH) {
-        if (http_has_token(h, "expect", "100-continue") && c->len - h->len < body.length)
-            net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
-        e = send_body(c, h->len, body.length, bfd, rb);
-        if (e != HTTP_OK)
-            goto fail_backend;
-    } else {
-        conn_consume(c, h->len);
-    }
-    /* h points into c->buf, which send_body/conn_consume changed: no more use. */
+    int is_get = h->method.n == 3 && memcmp(h->method.p, "GET", 3) == 0;
+    /* Only requests that are safe to send twice use kept-alive backend
+     * connections, because a kept connection may turn out to be closed. */
+    int reusable = (is_get || is_head) && body.kind == BODY_NONE && h->minor == 1;
 
     size_t rlen = 0;
-    int64_t deadline = now_ms() + limits.backend_timeout_ms;
-    for (;;) {
-        e = read_response_head(bfd, rb, RELAY_BUF, &rlen, rh, deadline);
+    for (int attempt = 0;; attempt++) {
+        int pooled = 0;
+        if (reusable && attempt == 0)
+            pooled = (bfd = pool_get(svc)) >= 0;
+        if (bfd < 0) {
+            bfd = net_connect(&svc->addr, svc->addrlen, limits.connect_timeout_ms);
+            if (bfd < 0) {
+                e = errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
+                fprintf(stderr, "zookd2: %s unreachable: %s\n", svc->name, strerror(errno));
+                goto fail;
+            }
+            net_set_send_timeout(bfd, limits.io_timeout_ms);
+        }
+        size_t flen;
+        if (build_forward_head(h, client_ip, !reusable, rb, RELAY_BUF, &flen) < 0) {
+            e = HTTP_E_HEADERS_TOO_LARGE;
+            goto fail;
+        }
+        int sent = net_write_all(bfd, rb, flen, body.kind == BODY_LENGTH ? MSG_MORE : 0) == 0;
+        if (sent && body.kind == BODY_LENGTH) {
+            if (http_has_token(h, "expect", "100-continue") && c->len - h->len < body.length)
+                net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
+            e = send_body(c, h->len, body.length, bfd, rb);
+            if (e != HTTP_OK)
+                goto fail;
+            /* h pointed into c->buf, which send_body consumed: no more use. */
+        }
+        rlen = 0;
+        int64_t deadline = now_ms() + limits.backend_timeout_ms;
+        e = sent ? HTTP_OK : HTTP_E_BAD_GATEWAY;
+        for (;;) {
+            if (e == HTTP_OK)
+                e = read_response_head(bfd, rb, RELAY_BUF, &rlen, rh, deadline);
+            if (e != HTTP_OK || rh->status >= 200 || rh->status == 101)
+                break;
+            /* an interim 1xx: the client already got its 100 Continue from us */
+            memmove(rb, rb + rh->len, rlen - rh->len);
+            rlen -= rh->len;
+        }
+        if (e == HTTP_E_BAD_GATEWAY && pooled && rlen == 0) {
+            close(bfd); /* the kept connection had been closed: once more, fresh */
+            bfd = -1;
+            continue;
+        }
         if (e != HTTP_OK)
-            goto fail_backend;
-        if (rh->status >= 200 || rh->status == 101)
-            break;
-        /* an interim 1xx: the client already got its 100 Continue from us */
-        memmove(rb, rb + rh->len, rlen - rh->len);
-        rlen -= rh->len;
+            goto fail;
+        break;
     }
+    if (body.kind != BODY_LENGTH)
+        conn_consume(c, h->len);
+
     struct http_body rbody;
     e = http_response_body(rh, is_head, &rbody);
-    if (e != HTTP_OK || rh->status == 101)
-        goto fail_backend;
+    if (e != HTTP_OK || rh->status == 101) {
+        e = HTTP_E_BAD_GATEWAY;
+        goto fail;
+    }
     if (rbody.kind == BODY_UNTIL_CLOSE)
         keep = 0;
+    int backend_keep = reusable && rh->minor == 1 && rbody.kind != BODY_UNTIL_CLOSE &&
+                       !http_has_token(rh, "connection", "close");
     char out[HTTP_MAX_HEAD + 64];
     size_t olen;
     if (build_response_head(rh, !keep, out, sizeof out, &olen) < 0) {
         e = HTTP_E_BAD_GATEWAY;
-        goto fail_backend;
+        goto fail;
     }
     size_t have = rlen - rh->len;
     memmove(rb, rb + rh->len, have);
@@ -309,13 +381,16 @@ static int handle_request(struct conn *c, struct http_head *h, const char *clien
         close(bfd);
         return 0;
     }
-    int ok = relay_body(bfd, c->fd, &rbody, rb, have, RELAY_BUF) == 0;
-    close(bfd);
-    return keep && ok;
+    int r = relay_body(bfd, c->fd, &rbody, rb, have, RELAY_BUF);
+    if (r == 1 && backend_keep)
+        pool_put(svc, bfd);
+    else
+        close(bfd);
+    return keep && r >= 0;
 
-fail_backend:
-    close(bfd);
 fail:
+    if (bfd >= 0)
+        close(bfd);
     if (e != HTTP_CLOSED)
         conn_send_error(c->fd, e);
     return 0;
