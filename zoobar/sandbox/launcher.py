@@ -1,0 +1,322 @@
+"""The sandbox's launcher: runs one profile, as root, in a fresh process.
+
+Started by zoobar.sandbox.runner as ``python3 -I launcher.py API_FD STATUS_FD``
+(a new session, stdin = the run's JSON description, stdout/stderr = the output
+pipe, API_FD = the API channel, STATUS_FD = where the verdict goes). It
+imports nothing but the standard library and Debian's ``seccomp`` binding,
+because it must not depend on the application's code or on its threads.
+
+Two processes:
+
+* the **supervisor** (this process, root): unshares a mount and a network
+  namespace, mounts a size-limited tmpfs over the owner's directory (inside
+  that private mount namespace only), copies the owner's persistent files
+  into it, bind-mounts the standard library read-only at its usual path
+  inside it, forks the profile, enforces the wall-clock limit, and copies the
+  files back when the profile has ended;
+* the **profile** (its child): keeps only stdout/stderr and the API channel,
+  chroots into the owner's directory, sets its limits, drops to the owner's
+  uid, sets no_new_privs and a seccomp filter, and executes the code.
+
+The profile therefore sees its owner's directory as ``/`` (cwd ``/``), plus a
+read-only ``/usr/lib/python3.X``; nothing else of the host exists for it.
+"""
+
+import ctypes
+import errno
+import json
+import os
+import resource
+import select
+import signal
+import stat
+import sys
+import sysconfig
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+API_FD = 3          # where the profile finds its API channel
+MAX_DEPTH = 64      # directory depth copied in and out
+
+# Denied with EPERM once the profile's code starts (DESIGN §4.4): processes and
+# programs, other processes' memory, namespaces and mounts, kernel modules and
+# kexec, keys, BPF, sockets of any kind, io_uring (it would bypass this list).
+DENIED_SYSCALLS = [
+    "execve", "execveat", "fork", "vfork", "clone", "clone3", "ptrace", "process_vm_readv",
+    "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd", "mount", "umount2", "pivot_root",
+    "chroot", "unshare", "setns", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount",
+    "fspick", "mount_setattr", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module", "keyctl", "add_key", "request_key", "bpf", "perf_event_open",
+    "userfaultfd", "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "open_by_handle_at",
+    "name_to_handle_at", "mknod", "mknodat", "setsid", "setpgid", "acct", "swapon", "swapoff",
+    "reboot", "syslog", "quotactl", "personality", "fanotify_init",
+]
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None):
+    enc = (lambda s: s.encode() if isinstance(s, str) else s)
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags),
+                       enc(data)), f"mount {target}")
+
+
+def _locked_flags(path):
+    """Mount flags of the mount holding `path` that a user namespace may not drop."""
+    f = os.statvfs(path).f_flag
+    flags = MS_NOSUID | MS_NODEV
+    for st_flag, ms_flag in ((os.ST_NOEXEC, MS_NOEXEC), (os.ST_NOATIME, MS_NOATIME),
+                             (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME)):
+        if f & st_flag:
+            flags |= ms_flag
+    return flags
+
+
+def _opendir(name, dir_fd):
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+
+
+def copy_tree(src_fd, dst_fd, uid, depth=0, skip_foreign=False):
+    """Copy regular files, directories and symlinks from src to dst, never
+    following a link, chowning what it creates to `uid`. Stops quietly at what
+    does not fit (the destination may be the size-limited tmpfs)."""
+    if depth > MAX_DEPTH:
+        return
+    for entry in os.scandir(src_fd):
+        name = entry.name
+        try:
+            st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+            if skip_foreign and st.st_uid != uid:
+                continue                    # our own mount points, nothing of the owner's
+            mode = stat.S_IMODE(st.st_mode) & 0o777
+            if stat.S_ISDIR(st.st_mode):
+                os.mkdir(name, 0o700, dir_fd=dst_fd)
+                s, d = _opendir(name, src_fd), _opendir(name, dst_fd)
+                try:
+                    copy_tree(s, d, uid, depth + 1)
+                    os.fchown(d, uid, uid)
+                    os.fchmod(d, mode)
+                finally:
+                    os.close(s)
+                    os.close(d)
+            elif stat.S_ISREG(st.st_mode):
+                s = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
+                try:
+                    d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                0o600, dir_fd=dst_fd)
+                    try:
+                        while os.sendfile(d, s, None, 1 << 20):
+                            pass
+                        os.fchown(d, uid, uid)
+                        os.fchmod(d, mode)
+                        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+                    finally:
+                        os.close(d)
+                finally:
+                    os.close(s)
+            elif stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+                os.chown(name, uid, uid, dir_fd=dst_fd, follow_symlinks=False)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                return
+            # anything odd the profile left behind (unreadable, vanished) is skipped
+
+
+def clear_tree(dir_fd, depth=0):
+    """Remove everything inside dir_fd, never following a link."""
+    for entry in os.scandir(dir_fd):
+        name = entry.name
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode) and depth < MAX_DEPTH:
+            sub = _opendir(name, dir_fd)
+            try:
+                clear_tree(sub, depth + 1)
+            finally:
+                os.close(sub)
+            os.rmdir(name, dir_fd=dir_fd)
+        else:
+            os.unlink(name, dir_fd=dir_fd)
+
+
+def build_filter():
+    import seccomp
+    filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            filt.add_rule(seccomp.ERRNO(errno.EPERM), name)
+        except Exception:  # noqa: BLE001, S110 - a name this libseccomp lacks: nothing to deny
+            pass
+    return filt
+
+
+class Api:
+    """The profile's `api` object: `api.call(name, **kwargs)` over the channel."""
+
+    class Error(Exception):
+        pass
+
+    def __init__(self, fd):
+        import socket
+        self._file = socket.socket(fileno=fd).makefile("rwb")
+
+    def call(self, name, **kwargs):
+        self._file.write(json.dumps([name, kwargs]).encode() + b"\n")
+        self._file.flush()
+        line = self._file.readline()
+        if not line:
+            raise Api.Error("the profile API is gone")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise Api.Error(reply["error"].get("message", "error"))
+        return reply["ok"]
+
+
+def run_profile(cfg, filt):
+    """In the forked child: confine this process, then run the code. Never returns."""
+    try:
+        uid = cfg["uid"]
+        os.setpgid(0, 0)                        # its own group, killed as one
+        os.dup2(cfg["api_fd"], API_FD)
+        os.closerange(API_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        os.chdir(cfg["dir"])
+        os.chroot(".")
+        os.chdir("/")
+        lim = cfg["limits"]
+        for which, value in ((resource.RLIMIT_CPU, (lim["cpu"], lim["cpu"] + 1)),
+                             (resource.RLIMIT_AS, (lim["memory"],) * 2),
+                             (resource.RLIMIT_FSIZE, (lim["file_size"],) * 2),
+                             (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
+                             (resource.RLIMIT_NPROC, (0, 0)),
+                             (resource.RLIMIT_CORE, (0, 0))):
+            resource.setrlimit(which, value)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        api = Api(API_FD)
+        sys.path[:] = cfg["sys_path"]
+        sys.path_importer_cache.clear()
+        sys.argv = ["profile"]
+        if filt is not None:
+            filt.load()
+    except BaseException as e:  # noqa: BLE001 - any failure here means: do not run the code
+        os.write(2, f"sandbox setup failed: {e}\n".encode())
+        os._exit(70)
+    code = cfg["code"]
+    try:
+        exec(compile(code, "profile", "exec"), {"__name__": "__main__", "api": api})  # noqa: S102
+        status = 0
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:  # noqa: BLE001 - the profile's own error is its output
+        import traceback
+        traceback.print_exc()
+        status = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001
+        status = status or 1
+    os._exit(status & 0xFF)
+
+
+def wait_with_deadline(pid, seconds):
+    """Wait for pid at most `seconds`; kill its group on expiry. -> (waitstatus, timed_out)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], seconds)
+    finally:
+        os.close(pidfd)
+    timed_out = not ready
+    if timed_out:
+        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                kill()
+            except ProcessLookupError:
+                pass
+    _, wstatus = os.waitpid(pid, 0)
+    return wstatus, timed_out
+
+
+def verdict(wstatus, timed_out):
+    if timed_out:
+        return {"status": "timeout"}
+    if os.WIFSIGNALED(wstatus):
+        sig = os.WTERMSIG(wstatus)
+        if sig == signal.SIGXCPU:
+            return {"status": "timeout", "detail": "CPU time limit"}
+        return {"status": "error", "detail": f"killed by {signal.Signals(sig).name}"}
+    code = os.WEXITSTATUS(wstatus)
+    return {"status": "ok"} if code == 0 else {"status": "error", "detail": f"exit status {code}"}
+
+
+def main(api_fd, status_fd):
+    cfg = json.loads(sys.stdin.buffer.read())
+    cfg["api_fd"] = api_fd
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    uid, owner_dir, lim = cfg["uid"], cfg["dir"], cfg["limits"]
+    stdlib = sysconfig.get_path("stdlib")
+    cfg["sys_path"] = [stdlib, os.path.join(stdlib, "lib-dynload")]
+
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    real = _opendir(owner_dir, None)
+    _mount("tmpfs", owner_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           f"size={lim['disk']},nr_inodes={lim['inodes']},mode=0700,uid={uid},gid={uid}")
+    work = _opendir(owner_dir, None)
+    copy_tree(real, work, uid)
+    # The standard library, read-only, at its usual path inside the chroot.
+    inside = owner_dir + stdlib
+    os.makedirs(inside, 0o755, exist_ok=True)
+    _mount(stdlib, inside, None, MS_BIND | MS_REC)
+    _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
+    filt = build_filter() if cfg.get("seccomp", True) else None
+
+    pid = os.fork()
+    if pid == 0:
+        os.close(real)
+        os.close(work)
+        os.close(status_fd)
+        run_profile(cfg, filt)
+    # The supervisor keeps no copy of the profile's output or API channel, so
+    # the service sees end-of-output exactly when the profile is gone.
+    os.close(cfg["api_fd"])
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    wstatus, timed_out = wait_with_deadline(pid, cfg["timeout"])
+    result = verdict(wstatus, timed_out)
+    try:
+        clear_tree(real)
+        copy_tree(work, real, uid, skip_foreign=True)
+    except OSError as e:
+        result["detail"] = f"{result.get('detail', '')} (saving the directory failed: {e})".strip()
+    os.write(status_fd, json.dumps(result).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    try:
+        main(int(sys.argv[1]), int(sys.argv[2]))
+    except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
+        msg = json.dumps({"status": "error", "detail": f"sandbox failed: {e}"}).encode()
+        for fd in (int(sys.argv[2]) if sys.argv[2:] else 2, 2):
+            try:
+                os.write(fd, msg + b"\n")
+                break
+            except OSError:
+                pass
+        sys.exit(1)

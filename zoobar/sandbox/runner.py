@@ -1,0 +1,296 @@
+"""Running one profile: owners' directories, locks, the launcher, the API channel.
+
+The service side of the sandbox. ``Sandbox.run(owner, code, api)`` assigns the
+owner's uid, prepares their private directory, takes that uid's lock (runs of
+one owner serialize, different owners run in parallel), starts the launcher
+(``launcher.py``, a fresh root process that confines the profile), answers the
+profile's API calls with ``api(name, kwargs)`` on a private socketpair, reads
+its output up to a limit, and returns ``Result(output, status)``.
+
+Layout under the sandbox root (default ``$ZOOBAR_SANDBOX_ROOT`` or
+``/home/student/sandbox``), all root-owned except the owners' directories:
+
+    uids.sqlite          name -> uid (see uids.py), mode 0600
+    owners/<uid>/        one owner's private directory, 0700, owned by <uid>
+    locks/<uid>          the per-uid run lock (flock)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .uids import UidMap
+
+DEFAULT_ROOT = "/home/student/sandbox"
+# Reserved for sandboxed owners: inside an unprivileged container's 65536 mapped
+# ids, away from system and login accounts (student is 1000).
+UID_FIRST, UID_LAST = 20000, 59999
+LAUNCHER = Path(__file__).with_name("launcher.py")
+API_LINE_MAX = 1 << 20
+API_CALLS_MAX = 1000
+
+ApiHandler = Callable[[str, dict], Any]
+
+
+class ApiError(Exception):
+    """Raised by an API handler to refuse a call; its message reaches the profile."""
+
+
+@dataclass
+class Limits:
+    timeout: float = 5.0            # wall clock, seconds
+    cpu: int = 5                    # CPU seconds (RLIMIT_CPU)
+    memory: int = 256 << 20         # address space (RLIMIT_AS)
+    file_size: int = 1 << 20        # largest file (RLIMIT_FSIZE)
+    open_files: int = 32            # RLIMIT_NOFILE
+    output: int = 256 << 10         # bytes of output kept
+    disk: int = 8 << 20             # the owner's directory, all files together
+    inodes: int = 2000              # files and directories in it
+    lock_wait: float = 30.0         # how long a run waits for its owner's previous one
+
+
+@dataclass
+class Result:
+    output: str
+    status: str                     # "ok" | "timeout" | "error"
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Sandbox:
+    root: str = field(default_factory=lambda: os.environ.get("ZOOBAR_SANDBOX_ROOT", DEFAULT_ROOT))
+    limits: Limits = field(default_factory=Limits)
+    uid_first: int = UID_FIRST
+    uid_last: int = UID_LAST
+    seccomp: bool = True
+
+    def __post_init__(self):
+        root = Path(self.root)
+        for sub, mode in (("", 0o711), ("owners", 0o711), ("locks", 0o700)):
+            d = root / sub
+            d.mkdir(mode=mode, parents=True, exist_ok=True)
+            st = d.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                raise RuntimeError(f"{d} must be a directory owned by this service's user")
+            os.chmod(d, mode)
+        self.uids = UidMap(str(root / "uids.sqlite"), self.uid_first, self.uid_last)
+
+    # -- owners' directories -------------------------------------------------
+
+    def owner_dir(self, uid: int) -> Path:
+        """The directory is named by the uid: distinct and path-safe for any name."""
+        return Path(self.root, "owners", str(uid))
+
+    def prepare_owner(self, owner: str) -> tuple[int, Path]:
+        uid, new = self.uids.uid_for(owner)
+        d = self.owner_dir(uid)
+        if new and os.path.lexists(d):
+            shutil.rmtree(d)            # left by a lost mapping: never hand it to a new owner
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchown(fd, uid, uid)
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
+        return uid, d
+
+    def _lock(self, uid: int):
+        fd = os.open(Path(self.root, "locks", str(uid)), os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.limits.lock_wait
+        pause = 0.002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    # -- a run ---------------------------------------------------------------
+
+    def run(self, owner: str, code: str, api: ApiHandler) -> Result:
+        started = time.monotonic()
+        uid, d = self.prepare_owner(owner)
+        lock = self._lock(uid)
+        if lock is None:
+            return Result("profile busy, try again", "error", "lock wait expired")
+        try:
+            result = self._launch(uid, str(d), code, api)
+        finally:
+            os.close(lock)              # closing releases the flock
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _launch(self, uid: int, directory: str, code: str, api: ApiHandler) -> Result:
+        lim = self.limits
+        api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        status_r, status_w = os.pipe()
+        cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
+               "seccomp": self.seccomp, "limits": asdict(lim)}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", str(LAUNCHER), str(api_child.fileno()), str(status_w)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                pass_fds=(api_child.fileno(), status_w), close_fds=True,
+                start_new_session=True, cwd="/",
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        finally:
+            api_child.close()
+            os.close(status_w)
+        server = threading.Thread(target=serve_api, args=(api_parent, api), daemon=True)
+        server.start()
+        try:
+            try:
+                proc.stdin.write(json.dumps(cfg).encode())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            # The launcher enforces the wall clock itself (and then saves the
+            # directory); this deadline is only the backstop if it does not.
+            output, overflow = read_output(proc.stdout, lim.output, lim.timeout + 5.0)
+            if overflow is not None:
+                kill_group(proc)
+            verdict = read_status(status_r, 10.0)
+            if proc.poll() is None:
+                try:
+                    proc.wait(timeout=10.0)
+                except subprocess.TimeoutExpired:
+                    kill_group(proc)
+                    proc.wait()
+        finally:
+            kill_group(proc)
+            proc.stdout.close()
+            os.close(status_r)
+            api_parent.close()
+            server.join(timeout=5.0)
+        text = output.decode("utf-8", "replace")
+        if overflow == "size":
+            return Result(text + f"\n[output cut: more than {lim.output} bytes]", "error",
+                          "output limit")
+        if overflow == "time" or verdict.get("status") == "timeout":
+            return Result(f"profile timed out (limit {lim.timeout:g} s)", "timeout",
+                          verdict.get("detail", "wall clock"))
+        status = verdict.get("status", "error")
+        return Result(text, status if status in ("ok", "error") else "error",
+                      verdict.get("detail", "" if verdict else "no verdict from the sandbox"))
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """The launcher leads its own session: kill it and whatever is left in it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def read_output(pipe, limit: int, seconds: float) -> tuple[bytes, str | None]:
+    """Read until EOF. -> (bytes, None) or (bytes so far, "size" | "time")."""
+    deadline = time.monotonic() + seconds
+    chunks, total = [], 0
+    fd = pipe.fileno()
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return b"".join(chunks), "time"
+            if not sel.select(left):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks), None
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                return b"".join(chunks)[:limit], "size"
+
+
+def read_status(fd: int, seconds: float) -> dict:
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        data = b""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and sel.select(deadline - time.monotonic()):
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    try:
+        verdict = json.loads(data.decode().strip().splitlines()[-1])
+        return verdict if isinstance(verdict, dict) else {}
+    except (ValueError, IndexError):
+        return {}
+
+
+def serve_api(sock: socket.socket, handler: ApiHandler) -> None:
+    """Answer the profile's calls, one JSON line each, until it hangs up.
+
+    The wire format is the RPC one (docs/conventions.md): ``[name, {kwargs}]``
+    in, ``{"ok": ...}`` or ``{"error": {"type", "message"}}`` out."""
+    f = sock.makefile("rwb")
+    try:
+        for _ in range(API_CALLS_MAX):
+            line = f.readline(API_LINE_MAX + 1)
+            if not line:
+                return
+            if len(line) > API_LINE_MAX:
+                f.write(json.dumps(error_reply("TooLong", "request line too long")).encode() + b"\n")
+                f.flush()
+                return
+            reply = answer(line, handler)
+            f.write(json.dumps(reply).encode() + b"\n")
+            f.flush()
+        f.write(json.dumps(error_reply("TooMany", "too many API calls")).encode() + b"\n")
+        f.flush()
+    except (OSError, ValueError):
+        return                           # the profile went away mid-call
+    finally:
+        try:
+            f.close()
+        except OSError:
+            pass
+
+
+def error_reply(kind: str, message: str) -> dict:
+    return {"error": {"type": kind, "message": message}}
+
+
+def answer(line: bytes, handler: ApiHandler) -> dict:
+    try:
+        request = json.loads(line)
+        name, kwargs = request
+    except (ValueError, TypeError):
+        return error_reply("BadRequest", "expected [name, {kwargs}]")
+    if not isinstance(name, str) or not isinstance(kwargs, dict):
+        return error_reply("BadRequest", "expected [name, {kwargs}]")
+    try:
+        return {"ok": handler(name, kwargs)}
+    except ApiError as e:
+        return error_reply("Refused", str(e))
+    except Exception as e:  # noqa: BLE001 - a handler bug must not end the run's API
+        return error_reply(type(e).__name__, str(e))
+
+

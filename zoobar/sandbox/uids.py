@@ -1,0 +1,79 @@
+"""Owner name -> sandbox uid: stable, and collision-free by construction.
+
+A uid is never derived from the name alone (two names could hash alike):
+the first time an owner runs, a uid is *assigned* in a transaction of a small
+SQLite file that only the profile service can read, whose `uid` column is
+UNIQUE. The hash of the name only chooses where the search for a free uid
+starts (so that assignments spread over the range); the database guarantees
+that no two names ever hold the same uid, and a name keeps its uid forever.
+
+Names are stored as bytes (UTF-8 with surrogates kept), so any string,
+including ``../x``, NUL or 1000 characters, is a key like any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+
+
+class UidRangeExhausted(RuntimeError):
+    """Every uid of the reserved range has an owner."""
+
+
+def name_key(username: str) -> bytes:
+    return username.encode("utf-8", "surrogatepass")
+
+
+class UidMap:
+    """Assigns uids in [first, last] (inclusive) to owner names, persistently."""
+
+    def __init__(self, path: str, first: int, last: int):
+        if not 0 < first <= last:
+            raise ValueError(f"bad uid range {first}-{last}")
+        self.path, self.first, self.last = path, first, last
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS owner ("
+                       " name BLOB PRIMARY KEY, uid INTEGER NOT NULL UNIQUE)")
+        os.chmod(path, 0o600)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30, isolation_level=None)
+
+    def lookup(self, username: str) -> int | None:
+        db = self._connect()
+        try:
+            row = db.execute("SELECT uid FROM owner WHERE name = ?", (name_key(username),)).fetchone()
+        finally:
+            db.close()
+        return row[0] if row else None
+
+    def uid_for(self, username: str) -> tuple[int, bool]:
+        """-> (uid, newly_assigned). Thread- and process-safe."""
+        key = name_key(username)
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")       # one assigner at a time
+            row = db.execute("SELECT uid FROM owner WHERE name = ?", (key,)).fetchone()
+            if row:
+                db.execute("COMMIT")
+                return row[0], False
+            size = self.last - self.first + 1
+            start = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % size
+            taken = {u for (u,) in db.execute(
+                "SELECT uid FROM owner WHERE uid BETWEEN ? AND ?", (self.first, self.last))}
+            for step in range(size):
+                uid = self.first + (start + step) % size
+                if uid not in taken:
+                    db.execute("INSERT INTO owner (name, uid) VALUES (?, ?)", (key, uid))
+                    db.execute("COMMIT")
+                    return uid, True
+            db.execute("ROLLBACK")
+            raise UidRangeExhausted(f"all {size} sandbox uids are assigned")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
