@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Local mode: run every section of a local zook.conf as a supervised process.
 
-    tools/zooklocal.py [--net 1] [--main-port 8080] [--data-dir local] [--frontend cgi]
+    tools/zooklocal.py [--net 1] [--main-port 8080] [--data-dir build/local] [--frontend cgi]
 
 Renders zook.conf with loopback addresses (tools/zookconf.py), then starts each
 section with ``python -m zoobar.serve <zook.conf> <section>`` in its own process
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--net", type=int, default=1, help="second octet of service addresses")
     ap.add_argument("--main-host", default="127.0.0.1")
     ap.add_argument("--main-port", type=int, default=8080)
-    ap.add_argument("--data-dir", default=str(ROOT / "local"),
+    ap.add_argument("--data-dir", default=str(ROOT / "build" / "local"),
                     help="zook.conf, databases and sandboxes go here")
     ap.add_argument("--frontend", choices=["gunicorn", "cgi"])
     args = ap.parse_args(argv)

@@ -83,17 +83,21 @@ def hash_sweetwords(password: str, k: int | None = None, rounds: int | None = No
     """Hash the password together with k-1 honeywords; positions are shuffled."""
     encode(password)
     k = k or honeyword_count()
-    rounds = rounds or iterations()
     words = [password, *honeywords(password, k - 1)]
     order = list(range(k))
     secrets.SystemRandom().shuffle(order)
     sweet = [words[i] for i in order]
+    return Stored(*hash_words(sweet, rounds), order.index(0))
+
+
+def hash_words(words: list[str], rounds: int | None = None) -> tuple[str, str]:
+    """(stored hash string, salt hex) for these sweetwords, in this order."""
+    rounds = rounds or iterations()
     salt = secrets.token_bytes(SALT_BYTES)
     # pbkdf2_hmac releases the GIL: hash the sweetwords on every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        digests = list(pool.map(lambda w: _pbkdf2(w, salt, rounds).hex(), sweet))
-    text = f"{SCHEME}${rounds}${salt.hex()}${':'.join(digests)}"
-    return Stored(text, salt.hex(), order.index(0))
+        digests = list(pool.map(lambda w: _pbkdf2(w, salt, rounds).hex(), words))
+    return f"{SCHEME}${rounds}${salt.hex()}${':'.join(digests)}", salt.hex()
 
 
 def is_legacy(stored: str) -> bool:

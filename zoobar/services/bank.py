@@ -86,8 +86,8 @@ class Bank(rpc.Service):
     @rpc.method(callers={"dynamic", "profile"})
     def get_log(self, username: str) -> list:
         with transfer_db.session() as s:
-            rows = s.scalars(select(Transfer)
-                             .where((Transfer.sender == username) | (Transfer.recipient == username))
+            mine = (Transfer.sender == username) | (Transfer.recipient == username)
+            rows = s.scalars(select(Transfer).where(mine)
                              .order_by(Transfer.id.desc()).limit(LOG_LIMIT))
             return [{"sender": t.sender, "recipient": t.recipient, "amount": t.amount,
                      "time": t.time} for t in rows]

@@ -1,0 +1,94 @@
+"""zoobar.db: per-owner SQLite files, recreated when removed, WAL, immediate transactions."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import Integer, String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from zoobar import db
+
+
+class NoteBase(DeclarativeBase):
+    pass
+
+
+class Note(NoteBase):
+    __tablename__ = "note"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(String)
+
+
+@pytest.fixture
+def notes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOOBAR_DB_DIR", str(tmp_path / "db"))
+    return db.Database("notes", NoteBase)
+
+
+def add(database, text):
+    with database.session() as s:
+        s.add(Note(text=text))
+
+
+def texts(database):
+    with database.session() as s:
+        return [n.text for n in s.scalars(select(Note).order_by(Note.id))]
+
+
+def test_file_lives_at_db_dir_name_name_db(notes, tmp_path):
+    add(notes, "hello")
+    assert (tmp_path / "db/notes/notes.db").is_file()
+
+
+def test_removed_directory_is_recreated_and_writes_land_in_the_new_file(notes, tmp_path):
+    add(notes, "before")
+    shutil.rmtree(tmp_path / "db")
+    add(notes, "after")
+    with sqlite3.connect(tmp_path / "db/notes/notes.db") as conn:
+        assert conn.execute("SELECT text FROM note").fetchall() == [("after",)]
+
+
+def test_replaced_file_is_reopened(notes, tmp_path):
+    add(notes, "old")
+    path = tmp_path / "db/notes/notes.db"
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text VARCHAR)")
+        conn.execute("INSERT INTO note (text) VALUES ('other')")
+    assert texts(notes) == ["other"]
+
+
+def test_journal_mode_is_wal(notes, tmp_path):
+    add(notes, "x")
+    with sqlite3.connect(tmp_path / "db/notes/notes.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_failed_transaction_is_rolled_back(notes):
+    with pytest.raises(RuntimeError), notes.session() as s:
+        s.add(Note(text="lost"))
+        s.flush()
+        raise RuntimeError("abort")
+    assert texts(notes) == []
+
+
+def test_concurrent_read_modify_write_transactions_do_not_lose_updates(notes):
+    add(notes, "0")
+
+    def bump():
+        for _ in range(25):
+            with notes.session() as s:
+                note = s.get(Note, 1)
+                note.text = str(int(note.text) + 1)
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert texts(notes) == ["200"]
