@@ -33,4 +33,4 @@ molecule test-molecule:
 test-fleet:
 	$(HOST_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-TEST_TARGETS += test-docs
+TEST_TARGETS += test-docs test-e2e

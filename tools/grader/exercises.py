@@ -45,6 +45,7 @@ class Context:
     pythonpath: str                       # directory holding the zoobar package there
     python: str = "python3"
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
+    shared_password: str = field(default_factory=lambda: "same-" + secrets.token_hex(8))
     _users: dict = field(default_factory=dict)
     _matrix: dict | None = None
 
@@ -118,13 +119,6 @@ def app(ctx: Context) -> str:
     bob, _ = ctx.user("b")
     need(alice.balance_on_home() == 10, f"new user {alice.username} does not show "
                                         "'Balance: 10 zoobars' on the home page")
-    again = Browser(ctx.base_url)
-    resp = again.login(alice.username, pw)
-    need(resp.status_code == 200 and again.logged_in_as(resp.text),
-         f"logging in again as {alice.username}: no 'Log out {alice.username}'")
-    wrong = Browser(ctx.base_url)
-    resp = wrong.login(alice.username, pw + "x")
-    need(not wrong.logged_in_as(resp.text), "a wrong password logs in")
     resp = alice.transfer(bob.username, 3)
     need(resp.status_code == 200, f"transfer: HTTP {resp.status_code}")
     need(alice.balance_on_home() == 7, "sender's balance is not 7 after sending 3 of 10")
@@ -138,6 +132,15 @@ def app(ctx: Context) -> str:
     marker = f"echo-{ctx.tag}"
     resp = alice.echo(marker)
     need(resp.status_code == 200 and marker in resp.text, f"echo?s={marker} does not echo it")
+    # last: logging in again issues a new token, which ends the first session
+    wrong = Browser(ctx.base_url)
+    resp = wrong.login(alice.username, pw + "x")
+    need(not wrong.logged_in_as(resp.text), "a wrong password logs in")
+    again = Browser(ctx.base_url)
+    resp = again.login(alice.username, pw)
+    need(resp.status_code == 200 and again.logged_in_as(resp.text),
+         f"logging in again as {alice.username}: no 'Log out {alice.username}'")
+    ctx._users["a"] = (again, pw)
     return "register, login, 10 zoobars, transfer, users page, log, echo"
 
 
@@ -273,7 +276,7 @@ def auth_separation(ctx: Context) -> str:
 
 
 def hashing(ctx: Context) -> str:
-    shared = "same-" + secrets.token_hex(8)
+    shared = ctx.shared_password
     one, _ = ctx.user("h1", shared)
     two, _ = ctx.user("h2", shared)
     got = ctx.read_db("cred")
@@ -304,8 +307,10 @@ except rpc.RemoteError as err:
 
 
 def bank_separation(ctx: Context) -> str:
-    alice, _ = ctx.user("a")
-    bob, _ = ctx.user("b")
+    alice, _ = ctx.user("ba")
+    bob, _ = ctx.user("bb")
+    resp = alice.transfer(bob.username, 1)
+    need(resp.status_code == 200, f"transfer: HTTP {resp.status_code}")
     for db in ("bank", "transfer"):
         _only_in_owner(ctx, db)
     cols = _person_columns(ctx)
@@ -341,6 +346,29 @@ def profiles(ctx: Context) -> str:
     want = f"PROFILE-{ctx.tag} self={owner.username} visitor={ctx.user('v')[0].username} zoobars=10"
     need(want in text, f"viewing the profile does not show {want!r}")
     return "executable profile ran with get_self, get_visitor, get_user_info"
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "profiles"
+
+
+def example_profiles(ctx: Context) -> str:
+    files = sorted(p for p in EXAMPLES.glob("*.py") if p.read_text().startswith("#!python"))
+    if not files:
+        raise Skipped(f"no executable profiles in {EXAMPLES}")
+    owner, _ = ctx.user("ep")
+    viewer, _ = ctx.user("ev")
+    broken = []
+    for path in files:
+        resp = owner.set_profile(path.read_text())
+        need(resp.status_code == 200, f"saving {path.name}: HTTP {resp.status_code}")
+        for _ in range(2):  # twice: profiles that keep state read it back
+            page = viewer.users(owner.username)
+            if page.status_code != 200 or 'class="warning"' in page.text:
+                note = re.search(r'class="warning">([^<]*)', page.text)
+                broken.append(f"{path.name} ({note.group(1) if note else page.status_code})")
+                break
+    need(not broken, "example profiles failed: " + ", ".join(broken))
+    return ", ".join(p.name for p in files)
 
 
 FILE_OWNER = """#!python
@@ -386,8 +414,9 @@ def sandbox_files(ctx: Context) -> str:
          "the owner's file did not persist between runs of its profile")
     seen = ctx.view_profile("fo", "fs")
     need("SNOOP-CLEAN" in seen or "SNOOP-FOUND" in seen, "the snooping profile did not run")
-    need("SNOOP-FOUND" not in seen, "another owner's profile found the file: " +
-         seen.split("SNOOP-FOUND", 1)[1][:120])
+    if "SNOOP-FOUND" in seen:
+        raise CheckFailed("another owner's profile found the file: " +
+                          seen.split("SNOOP-FOUND", 1)[1][:120])
     return "owner's files persist and are invisible to other owners"
 
 
@@ -474,6 +503,7 @@ def exercises(rows: list[dict]) -> list[tuple[str, str, object]]:
         ("bank-separation", "bank: zoobars only in the bank, transfers need a token",
          bank_separation),
         ("profiles", "profiles: executable profiles run with the API", profiles),
+        ("example-profiles", "profiles: every example profile runs", example_profiles),
         ("sandbox-files", "sandbox: each owner's files are private and persist", sandbox_files),
         ("sandbox-escapes", "sandbox: escape attempts fail", sandbox_escapes),
         ("challenge-honeychecker", "challenge: honeychecker", challenge_honeychecker),
