@@ -87,8 +87,11 @@ class Stack:
         return self.data_dir / "db" / name / f"{name}.db"
 
     def query(self, name: str, sql: str, args: tuple = ()) -> list[tuple]:
+        """Run one statement on a database file directly (committed), as an operator would."""
         with contextlib.closing(sqlite3.connect(self.db_path(name), timeout=30)) as conn:
-            return conn.execute(sql, args).fetchall()
+            rows = conn.execute(sql, args).fetchall()
+            conn.commit()
+            return rows
 
     def log_text(self) -> str:
         return (self.data_dir / "stack.log").read_text(errors="replace")

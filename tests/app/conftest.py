@@ -40,7 +40,7 @@ def register(stack, username: str, password: str = "pw") -> requests.Session:
 
 
 @pytest.fixture
-def two_users(local_stack):
+def two_users(local_stack):  # noqa: F811  (the imported fixture)
     """Two freshly registered users and their logged-in sessions."""
     a, b = unique("alice"), unique("bob")
     return (a, register(local_stack, a)), (b, register(local_stack, b))
