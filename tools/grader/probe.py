@@ -2,6 +2,8 @@
 
     lxc-attach -n static -- python3 - '[["auth", "10.1.3.4", 8081], ...]' < probe.py
 
+(targets may also be service-table rows: objects with name, host and port).
+
 For every target it tries ICMP (the image's `ping`, one packet) and a TCP
 connect to the target's port, all targets in parallel, and prints one JSON
 object: {name: {"icmp": bool, "tcp": bool, "why": str}}.
@@ -42,7 +44,10 @@ def main():
         ok_tcp, why = tcp(host, port)
         results[name] = {"icmp": icmp(host), "tcp": ok_tcp, "why": why}
 
-    threads = [threading.Thread(target=one, args=tuple(t)) for t in targets]
+    def fields(t):  # [name, host, port] or a service-table row
+        return (t["name"], t["host"], t["port"]) if isinstance(t, dict) else tuple(t)
+
+    threads = [threading.Thread(target=one, args=fields(t)) for t in targets]
     for th in threads:
         th.start()
     for th in threads:
