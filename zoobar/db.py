@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -100,3 +101,16 @@ class Database:
         """One transaction (BEGIN IMMEDIATE): committed on success, rolled back on error."""
         with Session(self.engine(), expire_on_commit=False) as s, s.begin():
             yield s
+
+
+def put(s: Session, model: type, key, **values):
+    """Insert the row with primary key ``key``, or update it; return the row."""
+    row = s.get(model, key)
+    if row is None:
+        column = sa_inspect(model).primary_key[0].key
+        row = model(**{column: key}, **values)
+        s.add(row)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    return row

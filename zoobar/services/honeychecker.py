@@ -46,11 +46,7 @@ class Honeychecker(rpc.Service):
         if index < 0:
             raise rpc.Refused("index must be >= 0")
         with honey_db.session() as s:
-            row = s.get(HoneyIndex, username)
-            if row is None:
-                s.add(HoneyIndex(username=username, idx=index))
-            else:
-                row.idx = index
+            db.put(s, HoneyIndex, username, idx=index)
 
     @rpc.method(callers={"auth"})
     def check(self, username: str, index: int) -> bool:

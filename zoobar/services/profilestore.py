@@ -43,11 +43,7 @@ class ProfileStore(rpc.Service):
         if not rpc.client("auth").call("check_token", username=username, token=token):
             raise rpc.Refused("not authorised: invalid token")
         with profile_db.session() as s:
-            row = s.get(Profile, username)
-            if row is None:
-                s.add(Profile(username=username, profile=text))
-            else:
-                row.profile = text
+            db.put(s, Profile, username, profile=text)
 
 
 def make_service() -> ProfileStore:

@@ -1,0 +1,78 @@
+"""The front end under zookfs/CGI as well as gunicorn, executable profiles, and a
+profile service that is down."""
+
+from __future__ import annotations
+
+import requests
+
+from tests.app.conftest import register, unique
+from tests.app.test_contract import send, zoobars_on_users_page
+from tests.stack import running_stack
+
+WITHOUT_PROFILE = ["dynamic", "auth", "bank", "honeychecker", "profilestore"]
+
+
+class DirectStack:
+    """Talk to the front end's own address (no zookd2) of a partial stack."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        host, port = stack.address("dynamic")
+        self.base = f"http://{host}:{port}"
+
+    def url(self, path: str = "") -> str:
+        return f"{self.base}/zoobar/index.cgi/{path}"
+
+
+def test_cgi_front_end_under_zookfs_serves_the_same_site(tmp_path):
+    with running_stack(tmp_path, frontend="cgi") as stack:
+        assert stack.sup.conf.get("dynamic", "cmd") == "zookfs"
+        a, b = unique(), unique()
+        web = register(stack, a)
+        register(stack, b)
+        assert "Balance: 10 zoobars" in web.last.text
+        send(web, stack, b, "3")
+        assert zoobars_on_users_page(web, stack, b) == 13
+
+
+def test_executable_profile_output_is_shown_sanitised(local_stack, two_users):
+    (a, web_a), (b, web_b) = two_users
+    code = ("#!python\nprint('hi  ' + api.call('get_visitor') + ' from ' + api.call('get_self'))"
+            "\nprint('<b>bold</b><img src=x onerror=alert(1)>')\n")
+    web_a.post(local_stack.url(), data={"profile_update": code, "profile_submit": "Save"},
+               timeout=30)
+    page = web_b.get(local_stack.url("users"), params={"user": a}, timeout=60).text
+    shown = page[page.index('class="profile">'):page.index("<h3>Transfers")]
+    assert f"hi  {b} from {a}" in shown and "<b>bold</b>" in shown
+    assert "onerror" not in shown
+
+
+def test_executable_profile_with_the_profile_service_down_says_so(tmp_path):
+    with running_stack(tmp_path, sections=WITHOUT_PROFILE) as stack:
+        site = DirectStack(stack)
+        owner, visitor = unique(), unique()
+        web = register(site, owner)
+        web.post(site.url(), data={"profile_update": "#!python\nprint('x')\n",
+                                   "profile_submit": "Save"}, timeout=30)
+        page = register(site, visitor).get(site.url("users"), params={"user": owner},
+                                           timeout=30)
+        assert page.status_code == 200
+        assert "profile service is unavailable" in page.text
+        assert '<span id="zoobars" class="10">' in page.text
+
+
+def test_plain_profile_needs_no_profile_service(tmp_path):
+    with running_stack(tmp_path, sections=WITHOUT_PROFILE) as stack:
+        site = DirectStack(stack)
+        owner = unique()
+        web = register(site, owner)
+        web.post(site.url(), data={"profile_update": "just <i>text</i>",
+                                   "profile_submit": "Save"}, timeout=30)
+        page = web.get(site.url("users"), params={"user": owner}, timeout=30).text
+        assert "just <i>text</i>" in page
+
+
+def test_a_service_that_is_down_gives_a_clear_503(tmp_path):
+    with running_stack(tmp_path, sections=["dynamic"]) as stack:
+        page = requests.get(DirectStack(stack).url("echo?s=x"), timeout=30)
+        assert page.status_code == 503 and "not answering" in page.text
