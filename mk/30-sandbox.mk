@@ -1,0 +1,13 @@
+# Executable profiles (issue 4): the sandbox, the profile service, the example
+# profiles and the escape suite. Needs root (chroot, setuid, namespaces).
+
+.PHONY: test-sandbox bench-profile
+
+test-sandbox:
+	$(PYTEST) -q tests/sandbox
+
+# p50/p99 of a profile view vs the plain home page, parallel owners vs one owner.
+bench-profile:
+	$(PYTHON) bench/profile
+
+TEST_TARGETS += test-sandbox

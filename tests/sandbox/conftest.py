@@ -1,0 +1,41 @@
+"""Fixtures for the sandbox tests.
+
+``sandbox``: a Sandbox of its own (temporary root, no services) for the tests of
+the confinement itself; its API handler is a plain function (helpers.echo_api).
+``site``: a local stack with the services a profile run involves (auth, bank,
+profile store, profile: real processes on loopback, tests/stack.py), driven
+the way the front end drives it (RPC calls from the dynamic section's address).
+(auth needs the honeychecker). All of it needs root (chroot, setuid, namespaces), as the profile service does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.sandbox.helpers import Site  # noqa: E402
+from tests.stack import running_stack  # noqa: E402
+from zoobar.sandbox import Sandbox  # noqa: E402
+
+SECTIONS = ["auth", "honeychecker", "bank", "profilestore", "profile"]
+
+if os.geteuid() != 0:
+    pytest.skip("the sandbox needs root (chroot, setuid, namespaces)", allow_module_level=True)
+
+
+@pytest.fixture
+def sandbox(tmp_path) -> Sandbox:
+    return Sandbox(root=str(tmp_path / "sandbox"))
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Site:
+    with running_stack(tmp_path_factory.mktemp("sandbox-stack"), sections=SECTIONS) as stack:
+        yield Site(stack)
