@@ -7,8 +7,9 @@ databases, one arrow per allowed edge. A row open to anyone gets a single
 arrow from "anyone" (TCP to its port only) instead of one from every
 container. Debian's `dot` renders it to SVG.
 
-    tools/diagram.py                     # writes docs/reachability.dot and .svg
-    tools/diagram.py --check             # exit 1 if the committed files are stale
+    tools/diagram.py            # writes docs/reachability.dot and .svg, and the
+                                # service table in docs/architecture.md
+    tools/diagram.py --check    # exit 1 if any of them is stale
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from tools.grader.policy import ROOT, allowed_edges, site_rows
 
 DOT_PATH = ROOT / "docs/reachability.dot"
 SVG_PATH = ROOT / "docs/reachability.svg"
+DOC_PATH = ROOT / "docs/architecture.md"
+TABLE_BEGIN = "<!-- service-table:begin (tools/diagram.py writes this) -->"
+TABLE_END = "<!-- service-table:end -->"
 
 
 def _label(lines: list[str]) -> str:
@@ -66,6 +70,31 @@ def to_dot(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_markdown(rows: list[dict]) -> str:
+    """The service table as a Markdown table, for docs/architecture.md."""
+    out = ["| service | cmd | address (bridge) | routes | accepts from | databases |",
+           "|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: r["lxcbr"]):
+        accepts = ", ".join(row["callers"])
+        if row["public"]:
+            accepts = ", ".join(filter(None, [accepts, f"anyone, TCP {row['port']} only"]))
+        route = f"`{row['url']}`".replace("|", "\\|") if row.get("url") else \
+            ("dispatches to " + ", ".join(row["http_svcs"]) if row["http_svcs"] else "—")
+        out.append(f"| {row['name']} | {row['cmd']} | {row['host']}:{row['port']} "
+                   f"(lxcbr{row['lxcbr']}) | {route} | "
+                   f"{accepts or 'nobody'} | {', '.join(row['databases']) or '—'} |")
+    return "\n".join(out) + "\n"
+
+
+def with_table(doc: str, table: str) -> str:
+    """The doc with the text between the table markers replaced."""
+    if TABLE_BEGIN not in doc or TABLE_END not in doc:
+        raise SystemExit(f"diagram: {DOC_PATH.name} lacks the service-table markers")
+    head, rest = doc.split(TABLE_BEGIN, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_BEGIN}\n{table}{TABLE_END}{tail}"
+
+
 def render_svg(dot_text: str) -> str:
     dot = shutil.which("dot")
     if dot is None:
@@ -82,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true",
                     help="compare with the committed files instead of writing them")
     args = ap.parse_args(argv)
-    dot_text = to_dot(site_rows())
-    svg_text = render_svg(dot_text)
+    rows = site_rows()
+    dot_text = to_dot(rows)
+    outputs = [(DOT_PATH, dot_text), (SVG_PATH, render_svg(dot_text))]
+    if DOC_PATH.exists():
+        outputs.append((DOC_PATH, with_table(DOC_PATH.read_text(), to_markdown(rows))))
     if args.check:
         stale = []
-        for path, want in ((DOT_PATH, dot_text), (SVG_PATH, svg_text)):
+        for path, want in outputs:
             have = path.read_text() if path.exists() else ""
             if have != want:
                 stale.append(path)
@@ -97,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
             names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
             print(f"diagram: {names} stale: run `make diagram` and commit", file=sys.stderr)
             return 1
-        print("diagram: docs/reachability.dot and .svg match the service table")
+        print("diagram: " + ", ".join(str(p.relative_to(ROOT)) for p, _ in outputs) +
+              " match the service table")
         return 0
-    DOT_PATH.write_text(dot_text)
-    SVG_PATH.write_text(svg_text)
-    print(f"diagram: wrote {DOT_PATH.relative_to(ROOT)} and {SVG_PATH.relative_to(ROOT)}")
+    for path, text in outputs:
+        path.write_text(text)
+    print("diagram: wrote " + ", ".join(str(p.relative_to(ROOT)) for p, _ in outputs))
     return 0
 
 

@@ -67,3 +67,17 @@ def test_matrix_main_reaches_dynamic_and_static_by_ping_and_tcp():
 def test_matrix_covers_every_ordered_pair_once():
     names = [r["name"] for r in site_rows()]
     assert len(expected_matrix(site_rows())) == len(names) * (len(names) - 1)
+
+
+def test_architecture_table_has_one_line_per_service_with_its_callers():
+    table = diagram.to_markdown(site_rows())
+    for row in site_rows():
+        line = next(x for x in table.splitlines() if x.startswith(f"| {row['name']} |"))
+        for caller in row["callers"]:
+            assert caller in line.split("|")[5]
+
+
+def test_stale_architecture_table_is_replaced_between_its_markers():
+    doc = f"intro\n{diagram.TABLE_BEGIN}\nold table\n{diagram.TABLE_END}\noutro\n"
+    new = diagram.with_table(doc, "| new |\n")
+    assert new == f"intro\n{diagram.TABLE_BEGIN}\n| new |\n{diagram.TABLE_END}\noutro\n"
