@@ -122,7 +122,8 @@ def read_until_close(s: socket.socket) -> bytes:
 
 def get(addr: tuple[str, int], path: str, headers: str = "", method: str = "GET",
         body: bytes = b"", timeout: float = 10.0) -> Response:
-    head = (f"{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}"
+    host = "" if "host:" in headers.lower() else "Host: test\r\n"
+    head = (f"{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n{headers}"
             + (f"Content-Length: {len(body)}\r\n" if body else "") + "\r\n")
     return exchange(addr, head.encode("latin-1") + body, timeout, head_request=method == "HEAD")
 
