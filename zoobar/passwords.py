@@ -138,8 +138,8 @@ def verify(password: str, stored: str, salt: str) -> int | None:
 
 # ---------------------------------------------------------------------------
 # Honeywords: "chaffing by tweaking" (Juels & Rivest) so that they look like
-# the real password: digits become other digits, symbols other symbols, some
-# letters change case, and a password with nothing to tweak gets a tail.
+# the real password: digits become other digits, symbols other symbols, the
+# first letter may change case, and a password with nothing to tweak gets a tail.
 
 _SYMBOLS = "!@#$%^&*?-_.+="
 _rng = secrets.SystemRandom()
@@ -148,13 +148,14 @@ _rng = secrets.SystemRandom()
 def _tweak(password: str) -> str:
     chars = list(password)
     changed = False
+    first_letter = next((i for i, c in enumerate(chars) if c.isalpha()), None)
     for i, c in enumerate(chars):
-        if c.isdigit() and c in string.digits and _rng.random() < 0.7:
+        if c in string.digits and _rng.random() < 0.7:
             chars[i] = _rng.choice(string.digits)
         elif c in _SYMBOLS and _rng.random() < 0.5:
             chars[i] = _rng.choice(_SYMBOLS)
-        elif c.isalpha() and _rng.random() < 0.15:
-            chars[i] = c.swapcase()
+        elif i == first_letter and _rng.random() < 0.3:
+            chars[i] = c.swapcase()        # people capitalise the first letter, or not
         else:
             continue
         changed = True

@@ -243,26 +243,33 @@ class _Server(socketserver.ThreadingTCPServer):
                 or not isinstance(request[0], str) or not isinstance(request[1], dict)):
             return _error(BAD_REQUEST, "request must be [method, {kwargs}]")
         name, kwargs = request
-        target = self.methods.get(name)
-        if target is None:
-            return _error(NO_SUCH_METHOD, f"{self.service.name} has no method {name!r}")
-        if peer not in target.callers:
-            who = peer or "an unknown address"
-            return _error(FORBIDDEN, f"{name} may not be called by {who}")
-        try:
-            target.check_args(kwargs)
-        except TypeError as err:
-            return _error(TYPE_ERROR, f"{name}: {err}")
-        _request.caller = peer
-        try:
-            return {"ok": target.bound(**kwargs)}
-        except Refused as err:
-            return _error(REFUSED, str(err))
-        except Exception as err:  # a bug in a method must not take the service down
-            traceback.print_exc(file=sys.stderr)
-            return _error(INTERNAL, f"{type(err).__name__}: {err}")
-        finally:
-            _request.caller = None
+        return _invoke(self.service, self.methods, self.section, name, kwargs, peer)
+
+
+def _invoke(service: Service, methods: dict[str, _Method], section: str, name: str,
+            kwargs: dict, peer: str | None) -> dict:
+    """Check and run one request from ``peer``; the reply as a message dict."""
+    target = methods.get(name)
+    if target is None:
+        return _error(NO_SUCH_METHOD, f"{service.name} has no method {name!r}")
+    if peer not in target.callers:
+        who = peer or "an unknown address"
+        return _error(FORBIDDEN, f"{name} may not be called by {who}")
+    try:
+        target.check_args(kwargs)
+    except TypeError as err:
+        return _error(TYPE_ERROR, f"{name}: {err}")
+    outer = getattr(_request, "caller", None), getattr(_request, "serving", None)
+    _request.caller, _request.serving = peer, section
+    try:
+        return {"ok": target.bound(**kwargs)}
+    except Refused as err:
+        return _error(REFUSED, str(err))
+    except Exception as err:  # a bug in a method must not take the service down
+        traceback.print_exc(file=sys.stderr)
+        return _error(INTERNAL, f"{type(err).__name__}: {err}")
+    finally:
+        _request.caller, _request.serving = outer
 
 
 def make_server(service: Service, conf_path: str | None = None,
@@ -355,6 +362,10 @@ def _unpack(reply: bytes, target: str):
         message = json.loads(reply)
     except ValueError:
         raise RemoteError(BAD_REQUEST, f"{target} sent a reply that is not JSON") from None
+    return _result(message, target)
+
+
+def _result(message, target: str):
     if isinstance(message, dict) and "ok" in message:
         return message["ok"]
     error = message.get("error") if isinstance(message, dict) else None
@@ -368,8 +379,12 @@ _clients_lock = threading.Lock()
 
 
 def client(target: str, conf_path: str | None = None, section: str | None = None,
-           timeout: float = READ_TIMEOUT) -> Client:
-    """A (cached) client for ``target``; defaults from $ZOOK_CONF and $ZOOK_SECTION."""
+           timeout: float = READ_TIMEOUT) -> Client | LocalClient:
+    """A (cached) client for ``target``; defaults from $ZOOK_CONF and $ZOOK_SECTION.
+
+    A target hosted in this process (``serve_in_process``) gets a ``LocalClient``."""
+    if target in _in_process:
+        return LocalClient(target, section)
     conf_path = str(conf_path or zookconf.default_path())
     section = section if section is not None else os.environ.get("ZOOK_SECTION")
     key = (target, conf_path, section, timeout)
@@ -378,3 +393,36 @@ def client(target: str, conf_path: str | None = None, section: str | None = None
         if found is None:
             found = _clients[key] = Client(target, conf_path, section, timeout)
         return found
+
+
+# ---------------------------------------------------------------------------
+# In-process transport: the monolithic baseline (bench/dynamic) runs the same
+# services inside the front end's process, called directly instead of over TCP.
+
+_in_process: dict[str, tuple[Service, dict[str, _Method]]] = {}
+
+
+def serve_in_process(service: Service, section: str) -> None:
+    """Host ``service`` as ``section`` in this process: from now on ``client(section)``
+    calls its methods directly (no socket, no JSON), with the same caller and
+    argument checks and the same errors as over the wire."""
+    _in_process[section] = (service, service.rpc_methods())
+
+
+class LocalClient:
+    """A client for a service hosted in this process. The caller it presents is
+    the in-process service whose method is running on this thread (as that
+    service's own process would be), else its own section."""
+
+    def __init__(self, target: str, section: str | None = None):
+        self.target = target
+        self.section = section if section is not None else os.environ.get("ZOOK_SECTION")
+
+    def call(self, _method: str, /, **kwargs):
+        service, methods = _in_process[self.target]
+        peer = getattr(_request, "serving", None) or self.section
+        return _result(_invoke(service, methods, self.target, _method, kwargs, peer),
+                       self.target)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,116 @@
+"""The in-process transport (rpc.serve_in_process): the monolithic baseline's RPC.
+
+Services hosted in the calling process are called directly, with the same
+caller checks, argument checks and error replies as over the wire; the caller
+a service sees is the in-process service whose method is calling it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import zooklocal
+from zoobar import rpc
+
+
+class Inner(rpc.Service):
+    name = "inner"
+
+    @rpc.method(callers={"dynamic", "outer"})
+    def whoami(self) -> str | None:
+        return rpc.caller()
+
+    @rpc.method(callers={"dynamic"})
+    def add(self, a: int, b: int = 0) -> int:
+        return a + b
+
+    @rpc.method(callers={"dynamic"})
+    def refuse(self) -> None:
+        raise rpc.Refused("no, thank you")
+
+    @rpc.method(callers={"dynamic"})
+    def crash(self) -> None:
+        raise KeyError("boom")
+
+
+class Outer(rpc.Service):
+    name = "outer"
+
+    @rpc.method(callers={"dynamic"})
+    def relay(self) -> list:
+        inner_saw = rpc.client("inner").call("whoami")
+        return [inner_saw, rpc.caller()]
+
+    @rpc.method(callers={"dynamic"})
+    def forbidden_relay(self) -> int:
+        return rpc.client("inner").call("add", a=1)
+
+
+@pytest.fixture
+def hosted(monkeypatch):
+    monkeypatch.setattr(rpc, "_in_process", {})
+    monkeypatch.setenv("ZOOK_SECTION", "dynamic")
+    rpc.serve_in_process(Inner(), "inner")
+    rpc.serve_in_process(Outer(), "outer")
+
+
+def test_client_of_a_hosted_service_is_local(hosted):
+    assert isinstance(rpc.client("inner"), rpc.LocalClient)
+
+
+def test_client_of_other_services_still_uses_the_network(hosted, tmp_path):
+    conf = zooklocal.write_conf(tmp_path / "zook.conf")
+    assert isinstance(rpc.client("bank", conf_path=str(conf)), rpc.Client)
+
+
+def test_local_call_returns_the_result(hosted):
+    assert rpc.client("inner").call("add", a=2, b=3) == 5
+
+
+def test_caller_is_the_processs_own_section(hosted):
+    assert rpc.client("inner").call("whoami") == "dynamic"
+
+
+def test_nested_call_presents_the_calling_service(hosted):
+    assert rpc.client("outer").call("relay") == ["outer", "dynamic"]
+
+
+def test_caller_not_in_callers_is_forbidden(hosted):
+    with pytest.raises(rpc.RemoteError) as err:
+        rpc.client("inner", section="static").call("add", a=1)
+    assert err.value.type == rpc.FORBIDDEN
+
+
+def test_nested_caller_not_in_callers_is_forbidden(hosted):
+    with pytest.raises(rpc.RemoteError) as err:
+        rpc.client("outer").call("forbidden_relay")
+    assert err.value.type == rpc.INTERNAL and "Forbidden" in err.value.message
+
+
+def test_arguments_are_type_checked(hosted):
+    with pytest.raises(rpc.RemoteError) as err:
+        rpc.client("inner").call("add", a="2")
+    assert err.value.type == rpc.TYPE_ERROR
+
+
+def test_unknown_method_is_refused(hosted):
+    with pytest.raises(rpc.RemoteError) as err:
+        rpc.client("inner").call("not_there")
+    assert err.value.type == rpc.NO_SUCH_METHOD
+
+
+def test_refusal_reaches_the_caller(hosted):
+    with pytest.raises(rpc.RemoteError) as err:
+        rpc.client("inner").call("refuse")
+    assert (err.value.type, err.value.message) == (rpc.REFUSED, "no, thank you")
+
+
+def test_exception_in_method_becomes_internal_error(hosted):
+    with pytest.raises(rpc.RemoteError) as err:
+        rpc.client("inner").call("crash")
+    assert err.value.type == rpc.INTERNAL
+
+
+def test_caller_is_cleared_after_a_call(hosted):
+    rpc.client("outer").call("relay")
+    assert rpc.caller() is None
