@@ -128,6 +128,31 @@ def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int
     return rows
 
 
+def container_rows(rows: list[dict], idmap_base: int = 100000, idmap_size: int = 65536,
+                   student_uid: int = 1000, bridge_prefix: str = "lxcbr") -> list[dict]:
+    """Rows from service_rows() with what the row's LXC container needs.
+
+    bridge         the host bridge it is attached to (lxcbr<N>)
+    uid_base       first host id of its own id range: root inside maps to it;
+                   ranges are keyed on the bridge number, which the table keeps
+                   unique, so no two containers share one
+    student_host   the host id of the service user inside it
+    caller_subnets the subnets of accept_from (what its INPUT rules accept)
+    """
+    if not 0 <= student_uid < idmap_size:
+        raise TableError(f"student uid {student_uid} does not fit an id range of {idmap_size}")
+    subnets = {row["name"]: row["subnet"] for row in rows}
+    out = []
+    for row in rows:
+        item = dict(row)
+        item["bridge"] = f"{bridge_prefix}{row['lxcbr']}"
+        item["uid_base"] = idmap_base + row["lxcbr"] * idmap_size
+        item["student_host"] = item["uid_base"] + student_uid
+        item["caller_subnets"] = [subnets[c] for c in row["callers"]]
+        out.append(item)
+    return out
+
+
 def allowed_edges(services: list[dict]) -> set[tuple[str, str]]:
     """(source, destination) pairs the policy allows, for tests and diagrams."""
     validate(services)
@@ -147,6 +172,7 @@ class FilterModule:
         return {
             "zoolab_validated": _ansible_errors(validate),
             "zoolab_service_rows": _ansible_errors(service_rows),
+            "zoolab_container_rows": _ansible_errors(container_rows),
         }
 
 
