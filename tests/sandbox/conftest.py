@@ -32,7 +32,9 @@ if os.geteuid() != 0:
 
 @pytest.fixture
 def sandbox(tmp_path) -> Sandbox:
-    return Sandbox(root=str(tmp_path / "sandbox"))
+    sb = Sandbox(root=str(tmp_path / "sandbox"))
+    yield sb
+    sb.close()
 
 
 @pytest.fixture(scope="session")

@@ -280,3 +280,19 @@ def test_sandbox_works_as_root_of_a_user_namespace_like_an_lxc_container(tmp_pat
         assert owner.stat().st_uid == start + int(uid)       # an unprivileged host id
     finally:
         shutil.rmtree(work)
+
+
+# -- the launcher (zygote) -----------------------------------------------------------
+
+def test_a_killed_launcher_is_restarted_by_the_next_run(sandbox):
+    assert run(sandbox, "print('one')").output == "one\n"
+    sandbox._zygote._proc.kill()
+    sandbox._zygote._proc.wait()
+    assert run(sandbox, "print('two')").output == "two\n"
+
+
+def test_closing_the_sandbox_ends_its_launcher(sandbox):
+    run(sandbox, "pass")
+    proc = sandbox._zygote._proc
+    sandbox.close()
+    assert proc.poll() is not None

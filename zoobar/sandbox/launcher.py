@@ -1,14 +1,14 @@
 """The sandbox's launcher: runs one profile, as root, in a fresh process.
 
-Started by zoobar.sandbox.runner as ``python3 -I launcher.py API_FD STATUS_FD``
-(a new session, stdin = the run's JSON description, stdout/stderr = the output
-pipe, API_FD = the API channel, STATUS_FD = where the verdict goes). It
-imports nothing but the standard library and Debian's ``seccomp`` binding,
-because it must not depend on the application's code or on its threads.
+Started once by zoobar.sandbox.runner as ``python3 -I launcher.py CONTROL_FD``:
+the **zygote**, a single-threaded root process that forks one supervisor per
+run (see ``zygote``). It imports nothing but the standard library and
+Debian's ``seccomp`` binding, because it must not depend on the application's
+code or on its threads.
 
-Two processes:
+Per run, two processes:
 
-* the **supervisor** (this process, root): unshares a mount and a network
+* the **supervisor** (root, its own session): unshares a mount and a network
   namespace, mounts a size-limited tmpfs over the owner's directory (inside
   that private mount namespace only), copies the owner's persistent files
   into it, bind-mounts the standard library read-only at its usual path
@@ -188,7 +188,6 @@ def run_profile(cfg, filt):
     """In the forked child: confine this process, then run the code. Never returns."""
     try:
         uid = cfg["uid"]
-        os.setpgid(0, 0)                        # its own group, killed as one
         os.dup2(cfg["api_fd"], API_FD)
         os.closerange(API_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         os.chdir(cfg["dir"])
@@ -235,7 +234,7 @@ def run_profile(cfg, filt):
 
 
 def wait_with_deadline(pid, seconds):
-    """Wait for pid at most `seconds`; kill its group on expiry. -> (waitstatus, timed_out)."""
+    """Wait for pid at most `seconds`, kill it on expiry. -> (waitstatus, timed_out)."""
     pidfd = os.pidfd_open(pid)
     try:
         ready, _, _ = select.select([pidfd], [], [], seconds)
@@ -243,11 +242,7 @@ def wait_with_deadline(pid, seconds):
         os.close(pidfd)
     timed_out = not ready
     if timed_out:
-        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-            try:
-                kill()
-            except ProcessLookupError:
-                pass
+        os.kill(pid, signal.SIGKILL)            # our unreaped child: the pid is still its
     _, wstatus = os.waitpid(pid, 0)
     return wstatus, timed_out
 
@@ -264,8 +259,17 @@ def verdict(wstatus, timed_out):
     return {"status": "ok"} if code == 0 else {"status": "error", "detail": f"exit status {code}"}
 
 
-def main(api_fd, status_fd):
-    cfg = json.loads(sys.stdin.buffer.read())
+def read_all(fd):
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def supervise(cfg_fd, api_fd, status_fd, filt):
+    """One run (in a fresh child of the zygote, stdout/stderr = the output pipe)."""
+    cfg = json.loads(read_all(cfg_fd))
     cfg["api_fd"] = api_fd
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -285,14 +289,13 @@ def main(api_fd, status_fd):
     os.makedirs(inside, 0o755, exist_ok=True)
     _mount(stdlib, inside, None, MS_BIND | MS_REC)
     _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
-    filt = build_filter() if cfg.get("seccomp", True) else None
 
     pid = os.fork()
     if pid == 0:
         os.close(real)
         os.close(work)
         os.close(status_fd)
-        run_profile(cfg, filt)
+        run_profile(cfg, filt if cfg.get("seccomp", True) else None)
     # The supervisor keeps no copy of the profile's output or API channel, so
     # the service sees end-of-output exactly when the profile is gone.
     os.close(cfg["api_fd"])
@@ -308,15 +311,53 @@ def main(api_fd, status_fd):
     os.write(status_fd, json.dumps(result).encode() + b"\n")
 
 
-if __name__ == "__main__":
-    try:
-        main(int(sys.argv[1]), int(sys.argv[2]))
-    except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
-        msg = json.dumps({"status": "error", "detail": f"sandbox failed: {e}"}).encode()
-        for fd in (int(sys.argv[2]) if sys.argv[2:] else 2, 2):
+def zygote(control_fd):
+    """Serve runs until the service hangs up: fork a supervisor per request.
+
+    A request is one SOCK_SEQPACKET message carrying four descriptors: the
+    run's description (a pipe to read to its end), the output pipe, the API
+    channel and the status pipe. The reply is the supervisor's pid (it leads
+    its own session, so the service can kill the whole run by that id).
+    Forking this single-threaded, already-initialised interpreter instead of
+    starting one per run saves most of a run's CPU time."""
+    import socket
+    filt = build_filter()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)       # supervisors reap themselves
+    control = socket.socket(fileno=control_fd)
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 64, 4)
+        except OSError:
+            return
+        if not msg:
+            return                                      # the service is gone
+        if len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            control.send(b"-1")
+            continue
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            control.close()
+            os.setsid()
+            cfg_fd, out_fd, api_fd, status_fd = fds
+            os.dup2(out_fd, 1)
+            os.dup2(out_fd, 2)
+            os.close(out_fd)
             try:
-                os.write(fd, msg + b"\n")
-                break
-            except OSError:
-                pass
-        sys.exit(1)
+                supervise(cfg_fd, api_fd, status_fd, filt)
+            except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
+                msg = json.dumps({"status": "error", "detail": f"sandbox failed: {e}"}).encode()
+                try:
+                    os.write(status_fd, msg + b"\n")
+                except OSError:
+                    pass
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        control.send(str(pid).encode())
+
+
+if __name__ == "__main__":
+    zygote(int(sys.argv[1]))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -79,6 +80,7 @@ class Sandbox:
     uid_first: int = UID_FIRST
     uid_last: int = UID_LAST
     seccomp: bool = True
+    _zygote: Zygote = field(default_factory=lambda: Zygote(), init=False, repr=False)
 
     def __post_init__(self):
         root = Path(self.root)
@@ -147,43 +149,38 @@ class Sandbox:
     def _launch(self, uid: int, directory: str, code: str, api: ApiHandler) -> Result:
         lim = self.limits
         api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        cfg_r, cfg_w = os.pipe()
+        out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
+        try:
+            pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w])
+            supervisor = os.pidfd_open(pid)     # race-free: it waits for its description
+        finally:
+            for fd in (cfg_r, out_w, status_w):
+                os.close(fd)
+            api_child.close()
+        server = threading.Thread(target=serve_api, args=(api_parent, api), daemon=True)
+        server.start()
         cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
                "seccomp": self.seccomp, "limits": asdict(lim)}
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", str(LAUNCHER), str(api_child.fileno()), str(status_w)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                pass_fds=(api_child.fileno(), status_w), close_fds=True,
-                start_new_session=True, cwd="/",
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-        finally:
-            api_child.close()
-            os.close(status_w)
-        server = threading.Thread(target=serve_api, args=(api_parent, api), daemon=True)
-        server.start()
-        try:
             try:
-                proc.stdin.write(json.dumps(cfg).encode())
-                proc.stdin.close()
+                write_all(cfg_w, json.dumps(cfg).encode())
             except BrokenPipeError:
                 pass
-            # The launcher enforces the wall clock itself (and then saves the
+            os.close(cfg_w)
+            cfg_w = -1
+            # The supervisor enforces the wall clock itself (and then saves the
             # directory); this deadline is only the backstop if it does not.
-            output, overflow = read_output(proc.stdout, lim.output, lim.timeout + 5.0)
-            if overflow is not None:
-                kill_group(proc)
-            verdict = read_status(status_r, 10.0)
-            if proc.poll() is None:
-                try:
-                    proc.wait(timeout=10.0)
-                except subprocess.TimeoutExpired:
-                    kill_group(proc)
-                    proc.wait()
+            output, overflow = read_output(out_r, lim.output, lim.timeout + 5.0)
+            verdict = {} if overflow else read_status(status_r, 10.0)
+            if not verdict:
+                kill_run(supervisor, pid)
         finally:
-            kill_group(proc)
-            proc.stdout.close()
-            os.close(status_r)
+            if cfg_w >= 0:
+                os.close(cfg_w)
+            for fd in (out_r, status_r, supervisor):
+                os.close(fd)
             api_parent.close()
             server.join(timeout=5.0)
         text = output.decode("utf-8", "replace")
@@ -197,20 +194,83 @@ class Sandbox:
         return Result(text, status if status in ("ok", "error") else "error",
                       verdict.get("detail", "" if verdict else "no verdict from the sandbox"))
 
+    def close(self) -> None:
+        """Stop the zygote (it also stops by itself when this process ends)."""
+        self._zygote.close()
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """The launcher leads its own session: kill it and whatever is left in it."""
+
+class Zygote:
+    """The launcher process that forks one supervisor per run (launcher.zygote).
+
+    Started on first use and again if it has died; requests go one at a time
+    over a SOCK_SEQPACKET socketpair (a run's descriptors in, a pid out)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+
+    def _start(self) -> None:
+        self.close()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", str(LAUNCHER), str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), close_fds=True,
+                start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        finally:
+            theirs.close()
+        mine.settimeout(10.0)
+        self._sock = mine
+
+    def spawn(self, fds: list[int]) -> int:
+        with self._lock:
+            for _ in range(2):
+                if self._proc is None or self._proc.poll() is not None:
+                    self._start()
+                try:
+                    socket.send_fds(self._sock, [b"run"], fds)
+                    pid = int(self._sock.recv(64) or b"-1")
+                except (OSError, ValueError):
+                    pid = -1
+                if pid > 0:
+                    return pid
+                self.close()
+            raise RuntimeError("the sandbox launcher does not answer")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()          # the zygote ends when it sees this
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def kill_run(pidfd: int, pid: int) -> None:
+    """Kill a run's supervisor and its profile (one process group), if still there."""
+    if select.select([pidfd], [], [], 0)[0]:
+        return                          # already gone: the number may be someone else's now
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def read_output(pipe, limit: int, seconds: float) -> tuple[bytes, str | None]:
+def read_output(fd: int, limit: int, seconds: float) -> tuple[bytes, str | None]:
     """Read until EOF. -> (bytes, None) or (bytes so far, "size" | "time")."""
     deadline = time.monotonic() + seconds
     chunks, total = [], 0
-    fd = pipe.fileno()
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while True:
