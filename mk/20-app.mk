@@ -12,9 +12,10 @@ test-app:
 	$(MAKE) --no-print-directory -C zookd
 	$(PYTEST) -q tests/app
 
-# The whole stack as local processes on 127.0.0.1:8080 until Ctrl-C.
+# The whole stack as local processes on 127.0.0.1:8080 until Ctrl-C
+# (LOCAL_ARGS="--frontend cgi" runs the front end as index.cgi under zookfs).
 local:
 	$(MAKE) --no-print-directory -C zookd
-	$(PYTHON) tools/zooklocal.py --net 1 --main-port 8080 --data-dir build/local
+	$(PYTHON) tools/zooklocal.py --net 1 --main-port 8080 --data-dir build/local $(LOCAL_ARGS)
 
 TEST_TARGETS += lint-python test-app

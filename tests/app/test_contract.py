@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import requests
+from markupsafe import escape
 
 from tests.app.conftest import HOME, login, register, unique
 
@@ -14,7 +16,7 @@ CTIME = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$"
 
 
 def zoobars_on_users_page(web, stack, name) -> int:
-    page = web.get(stack.url(f"users?user={name}"), timeout=30).text
+    page = web.get(stack.url("users"), params={"user": name}, timeout=30).text
     found = re.search(r'<span id="zoobars" class="(\d+)">', page)
     assert found, page[-1000:]
     return int(found.group(1))
@@ -131,3 +133,14 @@ def test_login_redirect_never_leaves_the_site(local_stack):
                                    "nexturl": "//evil.example/", "submit_registration": "x"})
     assert response.status_code == 302
     assert response.headers["Location"] in (HOME, local_stack.base + HOME)
+
+
+@pytest.mark.parametrize("odd", ["a#b", "ünïcødé", "../x", "a/b", "x y", "<b>", "%41"])
+def test_usernames_with_odd_characters_work_end_to_end(local_stack, odd):
+    name = unique() + odd
+    web = register(local_stack, name)
+    other = unique()
+    register(local_stack, other)
+    assert "Sent 2 zoobars" in send(web, local_stack, other, "2").text
+    assert zoobars_on_users_page(web, local_stack, name) == 8
+    assert f"Log out {escape(name)}" in web.get(local_stack.url(), timeout=30).text

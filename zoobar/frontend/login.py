@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from zoobar import passwords, rpc
-from zoobar.frontend import people, session
+from zoobar.frontend import session
 
 bp = Blueprint("login", __name__)
 
@@ -40,6 +40,8 @@ def login():
                 raise
             message = ("Registration failed: " if registering else "Login failed: ") + err.message
         else:
+            from zoobar.frontend import people  # SQLAlchemy only when needed (CGI start-up)
+
             people.add(username)
             response = redirect(nexturl)
             session.set_login(response, username, token)

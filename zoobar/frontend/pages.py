@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template, request
 
 from zoobar import rpc
-from zoobar.frontend import people, profiles
+from zoobar.frontend import profiles
 from zoobar.frontend.session import login_required
 
 bp = Blueprint("pages", __name__)
@@ -78,6 +78,8 @@ def users():
     name = request.args.get("user", "")
     if not name:
         return render_template("users.html", user=None)
+    from zoobar.frontend import people  # SQLAlchemy only when needed (CGI start-up)
+
     if not people.exists(name):
         return render_template("users.html", user=name, missing=True)
     return render_template("users.html", user=name, missing=False,
