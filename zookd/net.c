@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,36 +129,35 @@ fail:;
     return -1;
 }
 
-int net_wait_readable(int fd, int64_t deadline)
+static void set_recv_timeout(int fd, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+void net_set_recv_timeout(int fd, int ms)
+{
+    set_recv_timeout(fd, ms);
+}
+
+ssize_t net_read(int fd, void *buf, size_t n, int64_t deadline, int *timeo_ms)
 {
     for (;;) {
         int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {fd, POLLIN, 0};
-        int r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        return r < 0 ? -1 : r;
-    }
-}
-
-ssize_t net_read(int fd, void *buf, size_t n, int64_t deadline)
-{
-    for (;;) {
-        ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -1;
-        int w = net_wait_readable(fd, deadline);
-        if (w == 0) {
+        if (left <= 0) {
             errno = ETIMEDOUT;
             return -1;
         }
-        if (w < 0)
+        /* One blocking recv is the fast path; the socket's receive timeout
+         * is only adjusted when it is far from what is left. */
+        if (timeo_ms && (*timeo_ms > left + left / 4 + 10 || *timeo_ms < left / 2)) {
+            *timeo_ms = left > 3600000 ? 3600000 : (int)left;
+            set_recv_timeout(fd, *timeo_ms);
+        }
+        ssize_t r = recv(fd, buf, n, 0);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
     }
 }
@@ -173,6 +173,31 @@ int net_write_all(int fd, const void *buf, size_t n, int flags)
             return -1;
         p += r;
         n -= (size_t)r;
+    }
+    return 0;
+}
+
+int net_write2(int fd, const void *a, size_t an, const void *b, size_t bn)
+{
+    struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    while (iov[0].iov_len + iov[1].iov_len > 0) {
+        ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        size_t done = (size_t)r;
+        for (int i = 0; i < 2; i++) {
+            size_t take = done < iov[i].iov_len ? done : iov[i].iov_len;
+            iov[i].iov_base = (char *)iov[i].iov_base + take;
+            iov[i].iov_len -= take;
+            done -= take;
+        }
+        if (iov[0].iov_len == 0) {
+            msg.msg_iov = &iov[1];
+            msg.msg_iovlen = 1;
+        }
     }
     return 0;
 }
@@ -198,6 +223,7 @@ int conn_init(struct conn *c, int fd)
     c->cap = HTTP_MAX_HEAD + 16;
     c->len = 0;
     c->nreq = 0;
+    c->timeo_ms = 0;
     c->buf = malloc(c->cap);
     return c->buf ? 0 : -1;
 }
@@ -249,7 +275,7 @@ enum http_err conn_read_head(struct conn *c, struct http_head *h, const struct l
         }
         if (c->len == c->cap)
             return HTTP_E_HEADERS_TOO_LARGE;
-        ssize_t r = net_read(c->fd, c->buf + c->len, c->cap - c->len, deadline);
+        ssize_t r = net_read(c->fd, c->buf + c->len, c->cap - c->len, deadline, &c->timeo_ms);
         if (r == 0)
             return HTTP_CLOSED;
         if (r < 0)

@@ -31,12 +31,16 @@ int net_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen
 int net_listen(const char *host, int port, char *err, size_t errlen);
 /* Connect with a timeout. fd, or -1 with errno (ETIMEDOUT when too slow). */
 int net_connect(const struct sockaddr_storage *ss, socklen_t len, int timeout_ms);
-/* Wait until fd is readable or deadline passes: 1 ready, 0 timeout, -1 error. */
-int net_wait_readable(int fd, int64_t deadline);
-/* recv after waiting; -1 with errno ETIMEDOUT on deadline. */
-ssize_t net_read(int fd, void *buf, size_t n, int64_t deadline);
+/* recv on a blocking socket; -1 with errno ETIMEDOUT once deadline passed.
+ * With timeo_ms (the socket's current SO_RCVTIMEO, 0 if unset) the receive
+ * timeout is kept close to the deadline; without, the socket's preset
+ * timeout bounds each wait (set it with net_set_recv_timeout). */
+ssize_t net_read(int fd, void *buf, size_t n, int64_t deadline, int *timeo_ms);
+void net_set_recv_timeout(int fd, int ms);
 /* send everything (MSG_NOSIGNAL); 0 or -1. flags may add MSG_MORE. */
 int net_write_all(int fd, const void *buf, size_t n, int flags);
+/* Send a then b, as one message when they fit; 0 or -1. */
+int net_write2(int fd, const void *a, size_t an, const void *b, size_t bn);
 /* Set send timeout so that a peer that stops reading cannot stall us. */
 void net_set_send_timeout(int fd, int ms);
 /* Text form of a peer address. */
@@ -49,6 +53,7 @@ struct conn {
     char *buf;
     size_t cap, len;
     int nreq; /* requests served so far */
+    int timeo_ms; /* current SO_RCVTIMEO */
 };
 /* Allocate the buffer (HTTP_MAX_HEAD + slack). -1 on no memory. */
 int conn_init(struct conn *c, int fd);

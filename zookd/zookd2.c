@@ -177,7 +177,7 @@ static enum http_err send_body(struct conn *c, size_t head_len, uint64_t length,
     uint64_t left = length - first;
     while (left > 0) {
         size_t want = left < RELAY_BUF ? (size_t)left : RELAY_BUF;
-        ssize_t r = net_read(c->fd, tmp, want, now_ms() + limits.io_timeout_ms);
+        ssize_t r = net_read(c->fd, tmp, want, now_ms() + limits.io_timeout_ms, &c->timeo_ms);
         if (r <= 0)
             return HTTP_CLOSED;
         if (net_write_all(bfd, tmp, (size_t)r, 0) < 0)
@@ -201,7 +201,7 @@ static enum http_err read_response_head(int bfd, char *rb, size_t cap, size_t *r
                 return e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e;
             }
         }
-        ssize_t r = net_read(bfd, rb + *rlen, cap - *rlen, deadline);
+        ssize_t r = net_read(bfd, rb + *rlen, cap - *rlen, deadline, NULL);
         if (r < 0)
             return errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
         if (r == 0)
@@ -240,7 +240,7 @@ static int relay_body(int bfd, int cfd, const struct http_body *b, char *rb, siz
             return -1;
         if (done)
             return take == n;
-        ssize_t r = net_read(bfd, rb, cap, now_ms() + limits.backend_timeout_ms);
+        ssize_t r = net_read(bfd, rb, cap, now_ms() + limits.backend_timeout_ms, NULL);
         if (r == 0)
             return b->kind == BODY_UNTIL_CLOSE || b->kind == BODY_CHUNKED ? 0 : -1;
         if (r < 0)
@@ -252,19 +252,15 @@ static int relay_body(int bfd, int cfd, const struct http_body *b, char *rb, siz
 /* Idle keep-alive connections to a service. */
 static int pool_get(struct service *svc)
 {
-    for (;;) {
+    {
         int fd = -1;
         pthread_mutex_lock(&svc->mu);
         if (svc->nidle)
             fd = svc->idle[--svc->nidle];
         pthread_mutex_unlock(&svc->mu);
-        if (fd < 0)
-            return -1;
-        char b;
-        ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return fd; /* still open and quiet */
-        close(fd);
+        /* a connection the service closed meanwhile fails on first use and
+         * the request is retried on a fresh one (GET and HEAD only) */
+        return fd;
     }
 }
 
@@ -319,6 +315,7 @@ static int handle_request(struct conn *c, struct http_head *h, const char *clien
                 goto fail;
             }
             net_set_send_timeout(bfd, limits.io_timeout_ms);
+            net_set_recv_timeout(bfd, limits.backend_timeout_ms);
         }
         size_t flen;
         if (build_forward_head(h, client_ip, !reusable, rb, RELAY_BUF, &flen) < 0) {
@@ -375,6 +372,16 @@ static int handle_request(struct conn *c, struct http_head *h, const char *clien
         goto fail;
     }
     size_t have = rlen - rh->len;
+    if (rbody.kind == BODY_NONE || (rbody.kind == BODY_LENGTH && have >= rbody.length)) {
+        /* the whole response is here: one write, the usual case */
+        size_t blen = rbody.kind == BODY_LENGTH ? (size_t)rbody.length : 0;
+        int sent = net_write2(c->fd, out, olen, rb + rh->len, blen) == 0;
+        if (sent && backend_keep && have == blen)
+            pool_put(svc, bfd);
+        else
+            close(bfd);
+        return keep && sent;
+    }
     memmove(rb, rb + rh->len, have);
     int flags = (rbody.kind != BODY_NONE) ? MSG_MORE : 0;
     if (net_write_all(c->fd, out, olen, flags) < 0) {

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,7 +93,7 @@ static enum http_err discard_body(struct conn *c, const struct http_head *h, int
     char tmp[16384];
     while (left > 0) {
         ssize_t r = net_read(c->fd, tmp, left < sizeof tmp ? (size_t)left : sizeof tmp,
-                             now_ms() + limits.io_timeout_ms);
+                             now_ms() + limits.io_timeout_ms, &c->timeo_ms);
         if (r <= 0) {
             *keep = 0;
             return HTTP_CLOSED;
@@ -102,37 +103,145 @@ static enum http_err discard_body(struct conn *c, const struct http_head *h, int
     return HTTP_OK;
 }
 
+/* Small files are kept in memory, keyed by URL path, and served from
+ * there while a stat() of the same path still shows the same file (device,
+ * inode, size, mtime, ctime). Entries are only made from files opened with
+ * RESOLVE_BENEATH; a hit proves the path still names that very file, so a
+ * later symlink swap cannot lead a hit outside the root. */
+#define CACHE_BUCKETS 1024
+#define CACHE_MAX_BYTES (32 * 1024 * 1024)
+
+struct cached {
+    struct cached *next;
+    char *path;
+    char *data;
+    size_t len;
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime, ctime;
+};
+
+static struct cached *cache[CACHE_BUCKETS];
+static size_t cache_bytes;
+static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static unsigned cache_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % CACHE_BUCKETS;
+}
+
+static int same_file(const struct cached *c, const struct stat *st)
+{
+    return c->dev == st->st_dev && c->ino == st->st_ino && (off_t)c->len == st->st_size &&
+           c->mtime.tv_sec == st->st_mtim.tv_sec && c->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Copy a still-valid cached file into out (SMALL_FILE bytes); its length or -1. */
+static long cache_get(const char *path, const char *rel, char *out)
+{
+    struct stat st;
+    if (fstatat(rootfd, rel, &st, 0) < 0 || !S_ISREG(st.st_mode))
+        return -1;
+    long len = -1;
+    pthread_rwlock_rdlock(&cache_lock);
+    for (struct cached *c = cache[cache_hash(path)]; c; c = c->next) {
+        if (strcmp(c->path, path) == 0) {
+            if (same_file(c, &st)) {
+                memcpy(out, c->data, c->len);
+                len = (long)c->len;
+            }
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&cache_lock);
+    return len;
+}
+
+static void cache_put(const char *path, const struct stat *st, const char *data, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, data, len);
+    pthread_rwlock_wrlock(&cache_lock);
+    struct cached **slot = &cache[cache_hash(path)], *c = *slot;
+    while (c && strcmp(c->path, path) != 0)
+        c = c->next;
+    if (!c && cache_bytes + len <= CACHE_MAX_BYTES && (c = calloc(1, sizeof *c))) {
+        c->path = strdup(path);
+        if (!c->path) {
+            free(c);
+            c = NULL;
+        } else {
+            c->next = *slot;
+            *slot = c;
+        }
+    }
+    if (c) {
+        cache_bytes = cache_bytes - c->len + len;
+        free(c->data);
+        c->data = copy;
+        copy = NULL;
+        c->len = len;
+        c->dev = st->st_dev;
+        c->ino = st->st_ino;
+        c->mtime = st->st_mtim;
+        c->ctime = st->st_ctim;
+    }
+    pthread_rwlock_unlock(&cache_lock);
+    free(copy);
+}
+
+static enum http_err open_error(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+        return HTTP_E_NOT_FOUND;
+    case ENAMETOOLONG:
+        return HTTP_E_URI_TOO_LONG;
+    case EXDEV: /* would leave the root */
+    case ELOOP:
+    case EACCES:
+    case EPERM:
+    case ENXIO: /* sockets */
+        return HTTP_E_FORBIDDEN;
+    default:
+        return HTTP_E_INTERNAL;
+    }
+}
+
+static size_t file_head(char *out, const char *path, long long size, int keep)
+{
+    int n = snprintf(out, 512,
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %lld\r\n%s\r\n",
+                     mime_type(path), size, keep ? "" : "Connection: close\r\n");
+    return n < 0 ? 0 : (size_t)n;
+}
+
 static enum http_err serve_file(int fd, const char *path, int is_head, int keep)
 {
     const char *rel = path[1] ? path + 1 : ".";
-    int f = open_beneath(rel);
-    if (f < 0) {
-        switch (errno) {
-        case ENOENT:
-        case ENOTDIR:
-            return HTTP_E_NOT_FOUND;
-        case ENAMETOOLONG:
-            return HTTP_E_URI_TOO_LONG;
-        case EXDEV:  /* would leave the root */
-        case ELOOP:
-        case EACCES:
-        case EPERM:
-        case ENXIO:  /* sockets */
-            return HTTP_E_FORBIDDEN;
-        default:
-            return HTTP_E_INTERNAL;
-        }
+    char head[512];
+    char body[SMALL_FILE];
+    long cached = is_head ? -1 : cache_get(path, rel, body);
+    if (cached >= 0) {
+        size_t hn = file_head(head, path, cached, keep);
+        return net_write2(fd, head, hn, body, (size_t)cached) < 0 ? HTTP_CLOSED : HTTP_OK;
     }
+    int f = open_beneath(rel);
+    if (f < 0)
+        return open_error(errno);
     struct stat st;
     if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(f);
         return HTTP_E_FORBIDDEN; /* no directory listings, no devices or fifos */
     }
-    char head[512 + SMALL_FILE];
-    int n = snprintf(head, 512,
-                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %lld\r\n%s\r\n",
-                     mime_type(path), (long long)st.st_size, keep ? "" : "Connection: close\r\n");
-    size_t hn = (size_t)n;
+    size_t hn = file_head(head, path, (long long)st.st_size, keep);
     if (is_head || st.st_size == 0) {
         close(f);
         return net_write_all(fd, head, hn, 0) < 0 ? HTTP_CLOSED : HTTP_OK;
@@ -140,7 +249,7 @@ static enum http_err serve_file(int fd, const char *path, int is_head, int keep)
     if (st.st_size <= SMALL_FILE) {
         size_t want = (size_t)st.st_size, got = 0;
         while (got < want) {
-            ssize_t r = pread(f, head + hn + got, want - got, (off_t)got);
+            ssize_t r = pread(f, body + got, want - got, (off_t)got);
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0)
@@ -150,7 +259,8 @@ static enum http_err serve_file(int fd, const char *path, int is_head, int keep)
         close(f);
         if (got != want)
             return HTTP_CLOSED; /* file changed under us: the head is not sent yet */
-        return net_write_all(fd, head, hn + want, 0) < 0 ? HTTP_CLOSED : HTTP_OK;
+        cache_put(path, &st, body, want);
+        return net_write2(fd, head, hn, body, want) < 0 ? HTTP_CLOSED : HTTP_OK;
     }
     if (net_write_all(fd, head, hn, MSG_MORE) < 0) {
         close(f);
@@ -612,7 +722,7 @@ static enum http_err serve_cgi(struct conn *c, const struct http_head *h, const 
         size_t got = first;
         while (got < b.length) {
             ssize_t r = net_read(c->fd, body + got, (size_t)b.length - got,
-                                 now_ms() + limits.io_timeout_ms);
+                                 now_ms() + limits.io_timeout_ms, &c->timeo_ms);
             if (r <= 0) {
                 free(body);
                 return HTTP_CLOSED;

@@ -135,3 +135,27 @@ def test_keep_alive_serves_several_requests_on_one_connection(fs):
         r, raw = parse_response(raw)
         bodies.append(r.body)
     assert bodies == [b"plain text\n"] * 3 + [b"console.log(1);\n"]
+
+
+def test_changed_file_is_served_fresh_after_being_cached(fs, docroot):
+    p = docroot / "zoobar/media/notes.txt"
+    assert get(fs, "/zoobar/media/notes.txt").body == b"plain text\n"
+    p.write_text("changed, same len")
+    assert get(fs, "/zoobar/media/notes.txt").body == b"changed, same len"
+    p.write_text("plain TEXT\n")  # same size: mtime/ctime tell the difference
+    assert get(fs, "/zoobar/media/notes.txt").body == b"plain TEXT\n"
+
+
+def test_file_replaced_by_an_escaping_symlink_after_being_cached_is_refused(fs, docroot):
+    p = docroot / "zoobar/media/notes.txt"
+    assert get(fs, "/zoobar/media/notes.txt").status == 200
+    p.unlink()
+    os.symlink(docroot.parent / "secret.txt", p)
+    r = get(fs, "/zoobar/media/notes.txt")
+    assert r.status == 403 and b"SECRET" not in r.body
+
+
+def test_deleted_file_is_404_after_being_cached(fs, docroot):
+    assert get(fs, "/zoobar/media/app.js").status == 200
+    (docroot / "zoobar/media/app.js").unlink()
+    assert get(fs, "/zoobar/media/app.js").status == 404
