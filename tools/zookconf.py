@@ -14,6 +14,7 @@ callers apart by source address, and main listens on 127.0.0.1 (or --main-host).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,8 +34,10 @@ def load_group_vars(overrides: dict | None = None) -> dict:
     data: dict = {}
     for path in sorted((ROOT / "group_vars/all").glob("*.yml")):
         data.update(yaml.safe_load(path.read_text()) or {})
-    data.update(overrides or {})
+    # What Ansible itself provides to group_vars expressions (magic variable, filters).
+    data = {"playbook_dir": str(ROOT / "playbooks"), **data, **(overrides or {})}
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters.update(dirname=os.path.dirname, basename=os.path.basename)
 
     def resolve(value):
         if isinstance(value, str) and "{{" in value:
