@@ -3,11 +3,11 @@
 
 .PHONY: test-sandbox bench-profile
 
-test-sandbox:
+test-sandbox: zookd
 	$(PYTEST) -q tests/sandbox
 
 # p50/p99 of a profile view vs the plain home page, parallel owners vs one owner.
-bench-profile:
+bench-profile: zookd
 	$(PYTHON) bench/profile
 
 TEST_TARGETS += test-sandbox

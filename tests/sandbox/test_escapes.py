@@ -66,6 +66,13 @@ def victim_secret_intact(ctx, result):
     assert (ctx.victim_dir / "secret.txt").read_text() == ctx.secret
 
 
+def nothing_planted(ctx, result):
+    # the next run (the normal one the test makes) must not follow the planted link
+    ctx.site.set_profile(ctx.attacker, "#!python\nprint('next')")
+    assert must(ctx.site.view(ctx.attacker, ctx.attacker)) == "next\n"
+    assert not (ctx.site.stack.data_dir / "planted").exists()
+
+
 def nothing_written_on_the_host(ctx, result):
     assert not (ctx.site.stack.data_dir / "breach").exists()
 
@@ -102,6 +109,15 @@ print('BREACH', found) if found else print('BLOCKED nothing of other owners', os
             "BLOCKED FileNotFoundError", checks=[nothing_written_on_the_host]),
     Attempt("write into the standard library", guarded("import os\nopen(os.__file__, 'a')"),
             "BLOCKED PermissionError"),
+    Attempt("plant a usr symlink for the next run's mounts", """
+import os
+try:
+    os.rename('/usr', '/old')
+    os.symlink('{data_dir}/planted', '/usr')
+    print('planted, the next run decides')
+except OSError as e:
+    print('BLOCKED', e)
+""", "", checks=[nothing_planted]),
     Attempt("open a device node", guarded("open('/dev/mem', 'rb')"), "BLOCKED FileNotFoundError"),
     Attempt("make a device node", guarded("import os\nos.mknod('mem', 0o600 | 0o20000, "
                                           "os.makedev(1, 1))"), "BLOCKED PermissionError"),

@@ -283,12 +283,14 @@ def supervise(cfg_fd, api_fd, status_fd, filt):
     _mount("tmpfs", owner_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
            f"size={lim['disk']},nr_inodes={lim['inodes']},mode=0700,uid={uid},gid={uid}")
     work = _opendir(owner_dir, None)
-    copy_tree(real, work, uid)
-    # The standard library, read-only, at its usual path inside the chroot.
+    # The standard library, read-only, at its usual path inside the chroot. Made
+    # in the empty tmpfs *before* the owner's files arrive, so that nothing of
+    # theirs (a symlink named usr, say) is on the path root creates and mounts.
     inside = owner_dir + stdlib
-    os.makedirs(inside, 0o755, exist_ok=True)
+    os.makedirs(inside, 0o755)
     _mount(stdlib, inside, None, MS_BIND | MS_REC)
     _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
+    copy_tree(real, work, uid)                  # what already exists (usr) is skipped
 
     pid = os.fork()
     if pid == 0:
