@@ -296,3 +296,11 @@ def test_closing_the_sandbox_ends_its_launcher(sandbox):
     proc = sandbox._zygote._proc
     sandbox.close()
     assert proc.poll() is not None
+
+
+def test_runs_beyond_the_parallel_limit_wait_for_a_slot(tmp_path):
+    sb = Sandbox(root=str(tmp_path / "s"), limits=Limits(parallel=1))
+    try:
+        assert timed_runs(sb, ["alice", "bob"]) >= 2.0
+    finally:
+        sb.close()

@@ -18,6 +18,7 @@ Layout under the sandbox root (default ``$ZOOBAR_SANDBOX_ROOT`` or
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import select
@@ -63,6 +64,7 @@ class Limits:
     disk: int = 8 << 20             # the owner's directory, all files together
     inodes: int = 2000              # files and directories in it
     lock_wait: float = 30.0         # how long a run waits for its owner's previous one
+    parallel: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Sandbox:
     uid_first: int = UID_FIRST
     uid_last: int = UID_LAST
     seccomp: bool = True
+    _slots: threading.BoundedSemaphore = field(init=False, repr=False)
     _zygote: Zygote = field(default_factory=lambda: Zygote(), init=False, repr=False)
 
     def __post_init__(self):
@@ -92,6 +95,9 @@ class Sandbox:
                 raise RuntimeError(f"{d} must be a directory owned by this service's user")
             os.chmod(d, mode)
         self.uids = UidMap(str(root / "uids.sqlite"), self.uid_first, self.uid_last)
+        if self.seccomp and importlib.util.find_spec("seccomp") is None:
+            raise RuntimeError("the seccomp module is missing: install Debian's python3-seccomp")
+        self._slots = threading.BoundedSemaphore(self.limits.parallel)
 
     # -- owners' directories -------------------------------------------------
 
@@ -140,7 +146,13 @@ class Sandbox:
         if lock is None:
             return Result("profile busy, try again", "error", "lock wait expired")
         try:
-            result = self._launch(uid, str(d), code, api)
+            # at most `parallel` runs at once, whoever the owners: memory is finite
+            if not self._slots.acquire(timeout=self.limits.lock_wait):
+                return Result("profile busy, try again", "error", "too many runs at once")
+            try:
+                result = self._launch(uid, str(d), code, api)
+            finally:
+                self._slots.release()
         finally:
             os.close(lock)              # closing releases the flock
         result.seconds = time.monotonic() - started
