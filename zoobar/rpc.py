@@ -254,6 +254,7 @@ def _invoke(service: Service, methods: dict[str, _Method], section: str, name: s
         return _error(NO_SUCH_METHOD, f"{service.name} has no method {name!r}")
     if peer not in target.callers:
         who = peer or "an unknown address"
+        print(f"{service.name}: refused {name!r} to {who}", file=sys.stderr, flush=True)
         return _error(FORBIDDEN, f"{name} may not be called by {who}")
     try:
         target.check_args(kwargs)

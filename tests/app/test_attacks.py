@@ -235,3 +235,12 @@ def test_services_survive_malformed_rpc_lines(local_stack, line):
             sock.sendall(line)
             assert b'"error"' in sock.makefile("rb").readline()
     assert local_stack.client("echo", "dynamic").call("echo", s="alive") == "alive"
+
+
+def test_refused_callers_are_logged_by_the_service(local_stack):
+    with pytest.raises(rpc.RemoteError):
+        local_stack.client("bank", "echo").call("new_account", username="intruder")
+    deadline = time.monotonic() + 5
+    while "bank: refused 'new_account' to echo" not in local_stack.log_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)

@@ -144,3 +144,9 @@ def test_usernames_with_odd_characters_work_end_to_end(local_stack, odd):
     assert "Sent 2 zoobars" in send(web, local_stack, other, "2").text
     assert zoobars_on_users_page(web, local_stack, name) == 8
     assert f"Log out {escape(name)}" in web.get(local_stack.url(), timeout=30).text
+
+
+def test_pages_forbid_framing_by_other_sites_and_sniffing(local_stack):
+    headers = requests.get(local_stack.url("login"), timeout=30).headers
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["X-Content-Type-Options"] == "nosniff"

@@ -22,6 +22,7 @@ def create_app() -> Flask:
                       MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES)
     app.before_request(session.refuse_cross_site_post)
     app.before_request(session.load_visitor)
+    app.after_request(session.security_headers)
     app.register_blueprint(login.bp)
     app.register_blueprint(pages.bp)
 

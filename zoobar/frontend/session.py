@@ -55,6 +55,13 @@ def refuse_cross_site_post() -> None:
         abort(403, description="cross-site form submissions are refused")
 
 
+def security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
 def login_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
