@@ -276,57 +276,119 @@ static void pool_put(struct service *svc, int fd)
         close(fd);
 }
 
-/* One request, head already parsed. Returns 1 to keep the connection. */
-static int handle_request(struct conn *c, struct http_head *h, const char *client_ip,
-                          char *rb, struct http_head *rh)
+/* What a parsed request asks for. */
+struct plan {
+    struct service *svc;
+    struct http_body body;
+    int keep;     /* client wants the connection kept */
+    int is_head;
+    int reusable; /* safe to send twice: may use a kept backend connection */
+};
+
+static enum http_err plan_request(const struct http_head *h, struct plan *p)
 {
     char path[HTTP_MAX_REQUEST_LINE + 1];
     size_t plen;
-    int bfd = -1;
     enum http_err e = http_decode_path(h->target.p, h->target.n, path, sizeof path, &plen);
     if (e != HTTP_OK)
-        goto fail;
-    struct service *svc = route(path);
-    if (!svc) {
-        e = HTTP_E_NOT_FOUND;
-        goto fail;
-    }
-    struct http_body body;
-    e = http_request_body(h, limits.max_body, &body);
+        return e;
+    p->svc = route(path);
+    if (!p->svc)
+        return HTTP_E_NOT_FOUND;
+    e = http_request_body(h, limits.max_body, &p->body);
     if (e != HTTP_OK)
-        goto fail;
-    int keep = http_keep_alive(h);
-    int is_head = h->method.n == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
+        return e;
+    p->keep = http_keep_alive(h);
+    p->is_head = h->method.n == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
     int is_get = h->method.n == 3 && memcmp(h->method.p, "GET", 3) == 0;
     /* Only requests that are safe to send twice use kept-alive backend
      * connections, because a kept connection may turn out to be closed. */
-    int reusable = (is_get || is_head) && body.kind == BODY_NONE && h->minor == 1;
+    p->reusable = (is_get || p->is_head) && p->body.kind == BODY_NONE && h->minor == 1;
+    return HTTP_OK;
+}
 
+/* The response head is in rh (and rb[0, rlen)): relay it and its body to
+ * the client, blocking. Returns 1 to keep the client connection. */
+static int finish_response(struct conn *c, const struct plan *p, int bfd, struct http_head *rh,
+                           char *rb, size_t rlen)
+{
+    struct http_body rbody;
+    enum http_err e = http_response_body(rh, p->is_head, &rbody);
+    if (e != HTTP_OK || rh->status == 101) {
+        close(bfd);
+        conn_send_error(c->fd, HTTP_E_BAD_GATEWAY);
+        return 0;
+    }
+    int keep = p->keep && rbody.kind != BODY_UNTIL_CLOSE;
+    int backend_keep = p->reusable && rh->minor == 1 && rbody.kind != BODY_UNTIL_CLOSE &&
+                       !http_has_token(rh, "connection", "close");
+    char out[HTTP_MAX_HEAD + 64];
+    size_t olen;
+    if (build_response_head(rh, !keep, out, sizeof out, &olen) < 0) {
+        close(bfd);
+        conn_send_error(c->fd, HTTP_E_BAD_GATEWAY);
+        return 0;
+    }
+    size_t have = rlen - rh->len;
+    if (rbody.kind == BODY_NONE || (rbody.kind == BODY_LENGTH && have >= rbody.length)) {
+        /* the whole response is here: one write, the usual case */
+        size_t blen = rbody.kind == BODY_LENGTH ? (size_t)rbody.length : 0;
+        int sent = net_write2(c->fd, out, olen, rb + rh->len, blen) == 0;
+        if (sent && backend_keep && have == blen)
+            pool_put(p->svc, bfd);
+        else
+            close(bfd);
+        return keep && sent;
+    }
+    memmove(rb, rb + rh->len, have);
+    int flags = (rbody.kind != BODY_NONE) ? MSG_MORE : 0;
+    if (net_write_all(c->fd, out, olen, flags) < 0) {
+        close(bfd);
+        return 0;
+    }
+    int r = relay_body(bfd, c->fd, &rbody, rb, have, RELAY_BUF);
+    if (r == 1 && backend_keep)
+        pool_put(p->svc, bfd);
+    else
+        close(bfd);
+    return keep && r >= 0;
+}
+
+/* One request, head already parsed, blocking. Returns 1 to keep the connection. */
+static int handle_request(struct conn *c, struct http_head *h, const char *client_ip,
+                          char *rb, struct http_head *rh)
+{
+    int bfd = -1;
+    struct plan p;
+    enum http_err e = plan_request(h, &p);
+    if (e != HTTP_OK)
+        goto fail;
     size_t rlen = 0;
     for (int attempt = 0;; attempt++) {
         int pooled = 0;
-        if (reusable && attempt == 0)
-            pooled = (bfd = pool_get(svc)) >= 0;
+        if (p.reusable && attempt == 0)
+            pooled = (bfd = pool_get(p.svc)) >= 0;
         if (bfd < 0) {
-            bfd = net_connect(&svc->addr, svc->addrlen, limits.connect_timeout_ms);
+            bfd = net_connect(&p.svc->addr, p.svc->addrlen, limits.connect_timeout_ms);
             if (bfd < 0) {
                 e = errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
-                fprintf(stderr, "zookd2: %s unreachable: %s\n", svc->name, strerror(errno));
+                fprintf(stderr, "zookd2: %s unreachable: %s\n", p.svc->name, strerror(errno));
                 goto fail;
             }
             net_set_send_timeout(bfd, limits.io_timeout_ms);
             net_set_recv_timeout(bfd, limits.backend_timeout_ms);
         }
         size_t flen;
-        if (build_forward_head(h, client_ip, !reusable, rb, RELAY_BUF, &flen) < 0) {
+        if (build_forward_head(h, client_ip, !p.reusable, rb, RELAY_BUF, &flen) < 0) {
             e = HTTP_E_HEADERS_TOO_LARGE;
             goto fail;
         }
-        int sent = net_write_all(bfd, rb, flen, body.kind == BODY_LENGTH ? MSG_MORE : 0) == 0;
-        if (sent && body.kind == BODY_LENGTH) {
-            if (http_has_token(h, "expect", "100-continue") && c->len - h->len < body.length)
+        int more = p.body.kind == BODY_LENGTH ? MSG_MORE : 0;
+        int sent = net_write_all(bfd, rb, flen, more) == 0;
+        if (sent && p.body.kind == BODY_LENGTH) {
+            if (http_has_token(h, "expect", "100-continue") && c->len - h->len < p.body.length)
                 net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
-            e = send_body(c, h->len, body.length, bfd, rb);
+            e = send_body(c, h->len, p.body.length, bfd, rb);
             if (e != HTTP_OK)
                 goto fail;
             /* h pointed into c->buf, which send_body consumed: no more use. */
@@ -352,48 +414,9 @@ static int handle_request(struct conn *c, struct http_head *h, const char *clien
             goto fail;
         break;
     }
-    if (body.kind != BODY_LENGTH)
+    if (p.body.kind != BODY_LENGTH)
         conn_consume(c, h->len);
-
-    struct http_body rbody;
-    e = http_response_body(rh, is_head, &rbody);
-    if (e != HTTP_OK || rh->status == 101) {
-        e = HTTP_E_BAD_GATEWAY;
-        goto fail;
-    }
-    if (rbody.kind == BODY_UNTIL_CLOSE)
-        keep = 0;
-    int backend_keep = reusable && rh->minor == 1 && rbody.kind != BODY_UNTIL_CLOSE &&
-                       !http_has_token(rh, "connection", "close");
-    char out[HTTP_MAX_HEAD + 64];
-    size_t olen;
-    if (build_response_head(rh, !keep, out, sizeof out, &olen) < 0) {
-        e = HTTP_E_BAD_GATEWAY;
-        goto fail;
-    }
-    size_t have = rlen - rh->len;
-    if (rbody.kind == BODY_NONE || (rbody.kind == BODY_LENGTH && have >= rbody.length)) {
-        /* the whole response is here: one write, the usual case */
-        size_t blen = rbody.kind == BODY_LENGTH ? (size_t)rbody.length : 0;
-        int sent = net_write2(c->fd, out, olen, rb + rh->len, blen) == 0;
-        if (sent && backend_keep && have == blen)
-            pool_put(svc, bfd);
-        else
-            close(bfd);
-        return keep && sent;
-    }
-    memmove(rb, rb + rh->len, have);
-    int flags = (rbody.kind != BODY_NONE) ? MSG_MORE : 0;
-    if (net_write_all(c->fd, out, olen, flags) < 0) {
-        close(bfd);
-        return 0;
-    }
-    int r = relay_body(bfd, c->fd, &rbody, rb, have, RELAY_BUF);
-    if (r == 1 && backend_keep)
-        pool_put(svc, bfd);
-    else
-        close(bfd);
-    return keep && r >= 0;
+    return finish_response(c, &p, bfd, rh, rb, rlen);
 
 fail:
     if (bfd >= 0)
