@@ -17,8 +17,11 @@ from zoobar import rpc
 COOKIE = "PyZoobarLogin"
 
 
+AUTH_TIMEOUT = 30.0     # a registration hashes k sweetwords; several may queue up
+
+
 def auth() -> rpc.Client:
-    return rpc.client("auth")
+    return rpc.client("auth", timeout=AUTH_TIMEOUT)
 
 
 def load_visitor() -> None:
