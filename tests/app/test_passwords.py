@@ -69,7 +69,7 @@ def test_password_over_4096_bytes_is_refused_before_hashing():
         passwords.hash_sweetwords("x" * (1 << 20), k=20, rounds=600_000)
     with pytest.raises(passwords.BadPassword):
         passwords.verify("é" * 2049, "pbkdf2_sha256$600000$00$00", "00")
-    assert time.monotonic() - start < 0.05
+    assert time.monotonic() - start < 0.1      # one PBKDF2 at 600000 takes ~0.18 s
 
 
 def test_legacy_hash_from_the_pbkdf2_package_verifies():
