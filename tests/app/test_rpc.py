@@ -222,27 +222,3 @@ def test_callers_must_be_a_collection_not_a_string():
     with pytest.raises(TypeError):
         rpc.method(callers="dynamic")
 
-
-class Relay(rpc.Service):
-    name = "relay"
-
-    @rpc.method(callers={"dynamic"})
-    def ask(self) -> str | None:
-        return rpc.client("inproc-sample").call("whoami")
-
-
-def test_in_process_hosting_keeps_caller_checks_and_identity(monkeypatch):
-    monkeypatch.setenv("ZOOK_SECTION", "dynamic")
-    monkeypatch.setattr(rpc, "_in_process", {})
-    rpc.serve_in_process(Sample(), "inproc-sample")
-    rpc.serve_in_process(Relay(), "bank")        # a hosted service calling another one
-    sample = rpc.client("inproc-sample")
-    assert sample.call("add", a=1, b=2) == 3
-    assert sample.call("whoami") == "dynamic"
-    assert rpc.client("bank").call("ask") == "bank"
-    with pytest.raises(rpc.RemoteError) as err:
-        sample.call("add", a="x")
-    assert err.value.type == rpc.TYPE_ERROR
-    with pytest.raises(rpc.RemoteError) as err:
-        sample.call("refuse")
-    assert err.value.type == rpc.REFUSED
