@@ -124,9 +124,12 @@ def report(label: str, ours: float, baseline: float, unit: str, detail: str = ""
 def register(base: str, username: str, password: str) -> str:
     """Register ``username`` on the site at ``base``; the login cookie's value."""
     web = requests.Session()
-    r = web.post(base + HOME + "login", timeout=30, data={
-        "login_username": username, "login_password": password, "nexturl": HOME,
-        "submit_registration": "Register"})
+    for _ in range(3):   # a deployed auth with full-strength hashing may be slow to answer
+        r = web.post(base + HOME + "login", timeout=60, data={
+            "login_username": username, "login_password": password, "nexturl": HOME,
+            "submit_registration": "Register"})
+        if r.status_code != 503:
+            break
     if r.status_code != 200 or "Log out" not in r.text:
         raise RuntimeError(f"registering {username} at {base} failed: {r.status_code} "
                            f"{r.text[-300:]}")
@@ -186,3 +189,22 @@ def monolith(data_dir: Path, host: str, port: int, env: dict) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
                 proc.wait()
+
+
+# The sections the dynamic pages and transfers need (profile runs are bench/profile's).
+SITE_SECTIONS = ["main", "dynamic", "static", "auth", "bank", "profilestore", "honeychecker",
+                 "echo"]
+
+
+@contextlib.contextmanager
+def stack_and_monolith(tmp: Path) -> Iterator[tuple[object, str, Path]]:
+    """A local privilege-separated stack (tests/stack.py) and the monolith next to it,
+    on the stack's loopback block; yields (stack, monolith base URL, monolith data dir)."""
+    from tests.stack import TEST_ENV, running_stack
+    from tools.zooklocal import local_env
+
+    with running_stack(tmp / "stack", sections=SITE_SECTIONS) as stack:
+        mono_dir = tmp / "mono"
+        env = local_env(stack.conf_path, mono_dir, TEST_ENV)
+        with monolith(mono_dir, f"127.{stack.net}.100.4", 8081, env) as mono:
+            yield stack, mono, mono_dir

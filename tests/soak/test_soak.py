@@ -1,0 +1,71 @@
+"""The short soak (make test-soak): a local stack under a realistic mix stays correct."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.soak.soak import check_invariants, run_load, service_pids, summary  # noqa: E402
+from tests.stack import running_stack  # noqa: E402
+
+USERS = int(os.environ.get("SOAK_USERS", "12"))
+SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="profile views need the sandbox (root)")
+
+
+@pytest.fixture(scope="module")
+def soaked(tmp_path_factory):
+    """A stack that has just been under load: (stack, tally, names, pids before)."""
+    with running_stack(tmp_path_factory.mktemp("soak")) as stack:
+        before = service_pids(stack)
+        tally, names = run_load(stack.base, USERS, SECONDS)
+        print(summary(tally, SECONDS))
+        yield stack, tally, names, before
+
+
+def test_load_exercised_every_part_of_the_mix(soaked):
+    _, tally, _, _ = soaked
+    assert sum(tally.transfers.values()) > 0
+    for action in ("register", "view_user", "transfer", "home", "login"):
+        assert tally.actions[action] > 0, action
+
+
+def test_every_invariant_holds_after_the_load(soaked):
+    stack, tally, names, before = soaked
+    assert check_invariants(stack, tally, names, before) == []
+
+
+# The checker itself: each invariant, broken on purpose, is reported.
+
+def test_a_minted_zoobar_is_reported(soaked):
+    stack, tally, names, before = soaked
+    stack.query("bank", "UPDATE bank SET zoobars = zoobars + 1 WHERE username = ?", (names[0],))
+    try:
+        problems = check_invariants(stack, tally, names, before)
+    finally:
+        stack.query("bank", "UPDATE bank SET zoobars = zoobars - 1 WHERE username = ?",
+                    (names[0],))
+    assert any("zoobars; expected" in p for p in problems), problems
+
+
+def test_a_transfer_missing_from_the_log_is_reported(soaked):
+    stack, tally, names, before = soaked
+    claimed = copy.copy(tally)
+    claimed.transfers = tally.transfers + collections.Counter({(names[0], names[1], 1): 1})
+    problems = check_invariants(stack, claimed, names, before)
+    assert any("transfer log differs" in p for p in problems), problems
+
+
+def test_a_replaced_service_process_is_reported(soaked):
+    stack, tally, names, before = soaked
+    problems = check_invariants(stack, tally, names, {**before, "bank": -1})
+    assert any("service processes changed" in p for p in problems), problems
