@@ -304,3 +304,34 @@ def test_runs_beyond_the_parallel_limit_wait_for_a_slot(tmp_path):
         assert timed_runs(sb, ["alice", "bob"]) >= 2.0
     finally:
         sb.close()
+
+
+# -- each layer holds on its own (seccomp off) -----------------------------------------
+
+@pytest.fixture
+def no_seccomp(tmp_path):
+    sb = Sandbox(root=str(tmp_path / "s"), seccomp=False)
+    yield sb
+    sb.close()
+
+
+def test_without_seccomp_the_network_namespace_alone_keeps_loopback_out_of_reach(no_seccomp):
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        r = run(no_seccomp, "import socket\ntry:\n"
+                            f"    socket.create_connection(('127.0.0.1', {port}), 1)\n"
+                            "    print('connected')\nexcept OSError as e:\n    print(e.errno)")
+    assert r.output.strip() == "101"          # ENETUNREACH: not even a loopback
+
+
+def test_without_seccomp_rlimit_nproc_alone_stops_fork(no_seccomp):
+    r = run(no_seccomp, "import os\ntry:\n    os.fork()\n    print('forked')\n"
+                        "except OSError as e:\n    print(e.errno)")
+    assert r.output.strip() == "11"           # EAGAIN
+
+
+def test_without_seccomp_the_uid_alone_stops_chroot_escapes(no_seccomp):
+    r = run(no_seccomp, "import os\ntry:\n    os.chroot('/')\n    print('chrooted')\n"
+                        "except OSError as e:\n    print(e.errno)")
+    assert r.output.strip() == "1"            # EPERM: no capabilities left
