@@ -224,6 +224,8 @@ int conn_init(struct conn *c, int fd)
     c->len = 0;
     c->nreq = 0;
     c->timeo_ms = 0;
+    c->scanned = 0;
+    c->checked_line = 0;
     c->buf = malloc(c->cap);
     return c->buf ? 0 : -1;
 }
@@ -247,6 +249,26 @@ void conn_consume(struct conn *c, size_t n)
     c->len -= n;
 }
 
+enum http_err conn_check_head(struct conn *c, struct http_head *h)
+{
+    if (c->len == 0)
+        return HTTP_INCOMPLETE;
+    size_t end = http_head_end(c->buf, c->len, c->scanned);
+    c->scanned = c->len;
+    int line_over = !c->checked_line && c->len >= HTTP_MAX_REQUEST_LINE + 2;
+    if (!end && !line_over && c->len < HTTP_MAX_HEAD + 4)
+        return HTTP_INCOMPLETE;
+    c->checked_line |= line_over;
+    enum http_err e = http_parse_request(c->buf, c->len, h);
+    if (e == HTTP_INCOMPLETE && c->len >= HTTP_MAX_HEAD + 4)
+        return HTTP_E_HEADERS_TOO_LARGE;
+    if (e != HTTP_INCOMPLETE) {
+        c->scanned = 0;
+        c->checked_line = 0;
+    }
+    return e;
+}
+
 enum http_err conn_read_head(struct conn *c, struct http_head *h, const struct limits *l)
 {
     /* Waiting for the first byte of a request is the idle timeout (the
@@ -257,22 +279,10 @@ enum http_err conn_read_head(struct conn *c, struct http_head *h, const struct l
     int started = c->len > 0;
     if (started)
         deadline = start + l->head_timeout_ms;
-    size_t scanned = 0;
-    int checked_line = 0;
     for (;;) {
-        if (c->len > 0) {
-            size_t end = http_head_end(c->buf, c->len, scanned);
-            scanned = c->len;
-            int line_over = !checked_line && c->len >= HTTP_MAX_REQUEST_LINE + 2;
-            if (end || line_over || c->len >= HTTP_MAX_HEAD + 4) {
-                checked_line |= line_over;
-                enum http_err e = http_parse_request(c->buf, c->len, h);
-                if (e != HTTP_INCOMPLETE)
-                    return e;
-                if (c->len >= HTTP_MAX_HEAD + 4)
-                    return HTTP_E_HEADERS_TOO_LARGE;
-            }
-        }
+        enum http_err e = conn_check_head(c, h);
+        if (e != HTTP_INCOMPLETE)
+            return e;
         if (c->len == c->cap)
             return HTTP_E_HEADERS_TOO_LARGE;
         ssize_t r = net_read(c->fd, c->buf + c->len, c->cap - c->len, deadline, &c->timeo_ms);
@@ -297,7 +307,7 @@ void conn_send_error(int fd, enum http_err e)
 
 static atomic_int nconns;
 
-static int spawn_thread(void *(*fn)(void *), void *arg)
+int spawn_detached(void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
     pthread_t t;
@@ -332,7 +342,7 @@ void serve_forever(int lfd, int max_conns, void *(*fn)(void *))
         if (atomic_fetch_add(&nconns, 1) < max_conns && (cl = malloc(sizeof *cl))) {
             cl->fd = fd;
             net_peer_ip(&ss, cl->ip, sizeof cl->ip);
-            if (spawn_thread(fn, cl) == 0)
+            if (spawn_detached(fn, cl) == 0)
                 continue;
             free(cl);
         }

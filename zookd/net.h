@@ -53,6 +53,8 @@ struct conn {
     char *buf;
     size_t cap, len;
     int nreq; /* requests served so far */
+    size_t scanned;   /* bytes of the current head already searched */
+    int checked_line; /* request line length already checked */
     int timeo_ms; /* current SO_RCVTIMEO */
 };
 /* Allocate the buffer (HTTP_MAX_HEAD + slack). -1 on no memory. */
@@ -62,6 +64,9 @@ void conn_free(struct conn *c);
  * closed or idle timeout before any byte (close silently); other errors are
  * to be answered with their status. */
 enum http_err conn_read_head(struct conn *c, struct http_head *h, const struct limits *l);
+/* Is a complete head (or a limit error) in the buffer? HTTP_INCOMPLETE if
+ * neither; otherwise the head's parse result. Cheap to call after every read. */
+enum http_err conn_check_head(struct conn *c, struct http_head *h);
 /* Drop the first n bytes of the buffer (a finished request). */
 void conn_consume(struct conn *c, size_t n);
 /* Answer with an error page (Connection: close). */
@@ -77,5 +82,7 @@ struct client {
  * open connections new ones get 503. */
 void serve_forever(int lfd, int max_conns, void *(*fn)(void *)) __attribute__((noreturn));
 void client_done(struct client *cl);
+/* Start a detached thread with a modest stack; 0 or -1. */
+int spawn_detached(void *(*fn)(void *), void *arg);
 
 #endif

@@ -180,6 +180,22 @@ def test_slow_service_is_504(two):
     assert time.monotonic() - start < 3.5
 
 
+def test_slow_answer_on_a_kept_service_connection_is_504(site):
+    def first_fast_then_slow(conn, _raw):
+        conn.sendall(OK + b"quick")
+        conn.recv(65536)  # the next request on the same, kept connection
+        time.sleep(4)
+
+    svc = Backend(*site.section("svc", 1, url="/.*"), first_fast_then_slow)
+    site.section("main", 0, http_svcs="svc")
+    site.start("zookd2", "main", env={"ZOOK_BACKEND_TIMEOUT_MS": "1000"})
+    assert get(site.addr("main"), "/one").body == b"quick"
+    start = time.monotonic()
+    assert get(site.addr("main"), "/two").status == 504
+    assert time.monotonic() - start < 3
+    svc.close()
+
+
 # ---- limits ----
 
 def test_malformed_request_is_400(two):
