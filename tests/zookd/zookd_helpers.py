@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from tests.stack import claim_net  # noqa: E402
 
-BINDIR = Path(os.environ.get("ZOOLAB_BINDIR", ROOT / "zookd" / "build"))
+BINDIR = Path(os.environ.get("ZOOLAB_BINDIR", ROOT / "zookd" / "build")).resolve()
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
                      "UndefinedBehaviorSanitizer")
 
