@@ -1,0 +1,42 @@
+# Provisioning (issue 5): the site in unprivileged LXC containers on this
+# machine, by Ansible (playbooks/, roles/). The course's command names do the
+# same: ./zookld.py [service], ./zookstop.py, ./zookps.py, ./zookclean.py [service].
+#   make up                 bootstrap, then playbooks/site.yml under the host lock
+#   make down / status      stop the containers / a table of them
+#   make logs [SERVICE=x]   the services' logs, each line prefixed by its container
+#   make clean              remove the containers, base image, bridges, rules
+#   make lint-ansible       ansible-lint (production profile) and yamllint
+#   make test-provision     service-table validation tests (no containers)
+ZOOLAB_CT_DIR   := /var/lib/zoolab/ct
+LOG_LINES       ?= 50
+PROVISION_LINT_PATHS := inventory playbooks roles group_vars
+
+.PHONY: up down status logs clean lint-ansible test-provision
+up: bootstrap
+	$(PYTHON) zookld.py
+	@echo "zoolab: http://localhost:8888/zoobar/index.cgi/ (from elsewhere: http://$$(hostname -I | cut -d' ' -f1):8888/zoobar/index.cgi/)"
+
+down:
+	$(PYTHON) zookstop.py
+
+status:
+	$(PYTHON) zookps.py
+
+logs:
+	@set -e; for log in $(ZOOLAB_CT_DIR)/$(or $(SERVICE),*)/log/current; do \
+	    [ -e "$$log" ] || { echo "no logs for $(or $(SERVICE),any service) (is the site up?)" >&2; exit 1; }; \
+	    name=$$(basename "$$(dirname "$$(dirname "$$log")")"); \
+	    tail -n $(LOG_LINES) "$$log" | sed "s/^/$$name | /"; \
+	done | sort -s -t'|' -k2,2
+
+clean:
+	$(PYTHON) zookclean.py
+
+lint-ansible:
+	ansible-lint --profile production $(PROVISION_LINT_PATHS)
+	yamllint -s $(PROVISION_LINT_PATHS)
+
+test-provision:
+	$(PYTEST) -q tests/provision
+
+TEST_TARGETS += lint-ansible test-provision

@@ -1,0 +1,42 @@
+"""The course-style wrappers take the host lock, unless a parent process
+(`flock /run/zoolab-host.lock make up`) already holds it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import zookld
+
+from conftest import ROOT
+
+PROBE = "import sys, zookld; from pathlib import Path; print(zookld.held_by_ancestor(Path(sys.argv[1])))"
+
+
+def probe(lock, wrap=()):
+    cmd = [*wrap, sys.executable, "-c", PROBE, str(lock)]
+    return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_lock_held_by_a_parent_flock_is_recognised(tmp_path):
+    lock = tmp_path / "host.lock"
+    assert probe(lock, ("flock", str(lock))) == "True"
+
+
+def test_lock_held_by_an_unrelated_process_is_not_ours(tmp_path):
+    lock = tmp_path / "host.lock"
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while not zookld.lock_holders(lock):
+            assert time.monotonic() < deadline, "the holder never took the lock"
+            time.sleep(0.05)
+        assert probe(lock) == "False"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_no_lock_file_means_not_held(tmp_path):
+    assert probe(tmp_path / "absent.lock") == "False"
