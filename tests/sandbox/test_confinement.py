@@ -221,6 +221,19 @@ def test_one_owners_runs_take_turns(sandbox):
     assert timed_runs(sandbox, ["alice", "alice"]) >= 2.0
 
 
+def test_a_run_that_waits_too_long_for_its_owners_lock_is_refused(tmp_path):
+    sb = Sandbox(root=str(tmp_path / "s"), limits=Limits(lock_wait=0.3))
+    try:
+        first = threading.Thread(target=run, args=(sb, SLOW))
+        first.start()
+        time.sleep(0.2)
+        second = run(sb, "print('second')")
+        first.join()
+    finally:
+        sb.close()
+    assert (second.status, second.output) == ("error", "profile busy, try again")
+
+
 def test_uid_lock_files_are_per_uid(sandbox):
     a, _ = sandbox.prepare_owner("alice")
     b, _ = sandbox.prepare_owner("bob")

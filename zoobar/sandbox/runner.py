@@ -63,7 +63,9 @@ class Limits:
     output: int = 256 << 10         # bytes of output kept
     disk: int = 8 << 20             # the owner's directory, all files together
     inodes: int = 2000              # files and directories in it
-    lock_wait: float = 30.0         # how long a run waits for its owner's previous one
+    # How long a run may wait for its turn (its owner's lock, then a slot), in
+    # all: with the run itself it stays under the front end's 30 s RPC timeout.
+    lock_wait: float = 20.0
     parallel: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
 
 
@@ -122,9 +124,8 @@ class Sandbox:
             os.close(fd)
         return uid, d
 
-    def _lock(self, uid: int):
+    def _lock(self, uid: int, deadline: float):
         fd = os.open(Path(self.root, "locks", str(uid)), os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + self.limits.lock_wait
         pause = 0.002
         while True:
             try:
@@ -142,12 +143,13 @@ class Sandbox:
     def run(self, owner: str, code: str, api: ApiHandler) -> Result:
         started = time.monotonic()
         uid, d = self.prepare_owner(owner)
-        lock = self._lock(uid)
+        deadline = started + self.limits.lock_wait
+        lock = self._lock(uid, deadline)
         if lock is None:
             return Result("profile busy, try again", "error", "lock wait expired")
         try:
             # at most `parallel` runs at once, whoever the owners: memory is finite
-            if not self._slots.acquire(timeout=self.limits.lock_wait):
+            if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 return Result("profile busy, try again", "error", "too many runs at once")
             try:
                 result = self._launch(uid, str(d), code, api)
