@@ -20,15 +20,18 @@ RPC_CORE = ["auth", "bank", "honeychecker"]
 
 
 def group_members(pgids: set[int]) -> list[int]:
-    """Live processes in any of these process groups."""
+    """Running (not zombie) processes in any of these process groups."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.getpgid(int(entry)) in pgids:
-                    found.append(int(entry))
-            except ProcessLookupError:
-                pass
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()      # state ppid pgrp ...
+        if fields[0] != "Z" and int(fields[2]) in pgids:
+            found.append(int(entry))
     return found
 
 
@@ -58,7 +61,10 @@ def test_a_crashed_service_is_restarted(tmp_path):
 def test_stopping_leaves_no_process_behind(tmp_path):
     with running_stack(tmp_path, sections=["dynamic", "echo", "auth"]) as stack:
         pgids = {c.proc.pid for c in stack.sup.children.values()}
-        assert len(group_members(pgids)) >= 5          # gunicorn master + 2 workers
+        deadline = time.monotonic() + 20
+        while len(group_members(pgids)) < 5:           # echo, auth, gunicorn + 2 workers
+            assert time.monotonic() < deadline, "gunicorn's workers never started"
+            time.sleep(0.1)
     assert group_members(pgids) == []
 
 
