@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Simulated course VMs for molecule/fleet: privileged LXC system containers
+# with nesting, each a small Debian with LXC, python3-lxc and sshd, on their
+# own host bridge, reached over SSH exactly as a real course VM would be.
+#
+#   fleet-vms.sh create NAME:ADDRESS ...    build the VM image once, start the VMs
+#   fleet-vms.sh destroy NAME ...           stop and remove the VMs (the image stays)
+#
+# The VMs have no way out: their bridge is never NATed and the host drops
+# anything forwarded from it to another interface. Nothing inside them needs
+# the network: their Debian packages are preinstalled here (apt on the host),
+# and the containers' base image is hard-linked from the host's cache, so the
+# site playbook finds it already built. Run under the host lock.
+set -euo pipefail
+
+STATE=${ZOOLAB_FLEET_DIR:-/var/lib/zoolab-fleet}
+IMAGE=$STATE/vm-rootfs
+BRIDGE=${ZOOLAB_FLEET_BRIDGE:-zlfleet0}
+GATEWAY=${ZOOLAB_FLEET_GATEWAY:-10.2.0.1}
+HOST_BASE=${ZOOLAB_BASE_DIR:-/var/lib/zoolab/base}
+KEY=$STATE/id_ed25519
+PACKAGES=lxc,python3-lxc,python3,uidmap,debootstrap,iptables,iproute2,rsync,python3-pip,gcc,make,libc6-dev,iputils-ping,tini,procps,curl,ca-certificates,openssh-server
+
+log() { echo "fleet: $*" >&2; }
+
+mirror() { awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources; }
+
+build_image() {
+    if [ -e "$IMAGE/.complete" ]; then
+        # keep the package lists fresh so the host role's apt task needs no network
+        chroot "$IMAGE" apt-get update -qq || log "apt lists of the VM image not refreshed"
+        return
+    fi
+    local build=$IMAGE.build
+    if [ ! -x "$build/usr/bin/python3" ]; then
+        rm -rf "$build"
+        log "debootstrap of the VM image (once)"
+        debootstrap --variant=minbase --include="$PACKAGES" bookworm "$build" "$(mirror)" >/dev/null
+    fi
+    cp /etc/apt/sources.list.d/debian.sources "$build/etc/apt/sources.list.d/"
+    rm -f "$build/etc/apt/sources.list"
+    printf '#!/bin/sh\nexit 101\n' > "$build/usr/sbin/policy-rc.d"
+    chmod 0755 "$build/usr/sbin/policy-rc.d"
+    chroot "$build" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive chroot "$build" apt-get install -y -qq --no-install-recommends \
+        ${PACKAGES//,/ } >/dev/null
+    : > "$build/etc/resolv.conf"   # nothing inside resolves names out
+    cat > "$build/usr/local/sbin/vm-init" <<'INIT'
+#!/bin/sh
+# PID 1 of a simulated course VM: reap orphans (tini -s), serve SSH.
+mkdir -p /run/sshd /run/lock
+exec /usr/bin/tini -s -- /usr/sbin/sshd -D -e
+INIT
+    chmod 0755 "$build/usr/local/sbin/vm-init"
+    mkdir -p "$build/root/.ssh"
+    chmod 0700 "$build/root/.ssh"
+    touch "$build/.complete"
+    mv "$build" "$IMAGE"
+}
+
+host_network() {
+    [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C zoolab-fleet -f "$KEY"
+    ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+    ip -4 addr show dev "$BRIDGE" | grep -q "inet $GATEWAY/24" || ip addr add "$GATEWAY/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
+        iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
+}
+
+write_config() {
+    local name=$1 addr=$2 dir=$STATE/$1
+    mkdir -p "$dir/delta" "$dir/lxc" "$dir/zoolab/base" "/var/lib/lxc/$name"
+    cat > "/var/lib/lxc/$name/config" <<CONF
+# zoolab fleet VM $name ($addr): a simulated course VM (molecule/fleet)
+lxc.include = /usr/share/lxc/config/common.conf
+lxc.include = /usr/share/lxc/config/nesting.conf
+lxc.uts.name = $name
+lxc.arch = linux64
+lxc.rootfs.path = overlay:$IMAGE:$dir/delta
+lxc.mount.auto = proc:mixed sys:mixed cgroup:rw:force
+lxc.apparmor.profile = unconfined
+lxc.net.0.type = veth
+lxc.net.0.link = $BRIDGE
+lxc.net.0.flags = up
+lxc.net.0.name = eth0
+lxc.net.0.ipv4.address = $addr/24
+lxc.net.0.ipv4.gateway = $GATEWAY
+lxc.init.cmd = /usr/local/sbin/vm-init
+lxc.mount.entry = tmpfs run tmpfs rw,nosuid,nodev,mode=0755 0 0
+lxc.mount.entry = tmpfs dev/shm tmpfs rw,nosuid,nodev,create=dir 0 0
+lxc.mount.entry = $dir/lxc var/lib/lxc none bind,create=dir 0 0
+lxc.mount.entry = $dir/zoolab var/lib/zoolab none bind,create=dir 0 0
+CONF
+    mkdir -p "$dir/delta/root/.ssh"
+    cp "$KEY.pub" "$dir/delta/root/.ssh/authorized_keys"
+    chmod 0600 "$dir/delta/root/.ssh/authorized_keys"
+    # the containers' base image, as the host built it (hard links: no copy)
+    local image
+    for image in "$HOST_BASE"/*/; do
+        image=$(basename "$image")
+        [ -e "$HOST_BASE/$image/complete" ] || continue
+        [ -e "$dir/zoolab/base/$image" ] || cp -al "$HOST_BASE/$image" "$dir/zoolab/base/$image"
+    done
+}
+
+wait_ssh() {
+    local addr=$1 i
+    for i in $(seq 100); do
+        if ssh -q -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+               -o ConnectTimeout=2 -i "$KEY" "root@$addr" true 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    log "no SSH on $addr after 20 s"
+    return 1
+}
+
+create() {
+    ls "$HOST_BASE"/*/complete >/dev/null 2>&1 || {
+        log "no finished base image under $HOST_BASE: converge the site on this host first" \
+            "(make up or make test-molecule keeps it)"; exit 1; }
+    build_image
+    host_network
+    local spec name addr
+    for spec in "$@"; do
+        name=${spec%%:*} addr=${spec#*:}
+        write_config "$name" "$addr"
+        [ "$(lxc-info -n "$name" -s -H)" = RUNNING ] || lxc-start -n "$name"
+    done
+    for spec in "$@"; do
+        wait_ssh "${spec#*:}"
+    done
+}
+
+destroy() {
+    local name
+    for name in "$@"; do
+        if [ -e "/var/lib/lxc/$name/config" ]; then
+            lxc-stop -k -n "$name" 2>/dev/null || true
+            rm -rf "/var/lib/lxc/$name"
+        fi
+        rm -rf "${STATE:?}/$name"
+    done
+}
+
+case ${1:-} in
+    create) shift; create "$@" ;;
+    destroy) shift; destroy "$@" ;;
+    *) echo "usage: $0 create NAME:ADDRESS ... | destroy NAME ..." >&2; exit 2 ;;
+esac
