@@ -188,8 +188,11 @@ def run_profile(cfg, filt):
     """In the forked child: confine this process, then run the code. Never returns."""
     try:
         uid = cfg["uid"]
+        # Only the output (1, 2) and the API channel (3) stay open.
         os.dup2(cfg["api_fd"], API_FD)
         os.closerange(API_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        os.close(0)
+        sys.stdin = None
         os.chdir(cfg["dir"])
         os.chroot(".")
         os.chdir("/")
