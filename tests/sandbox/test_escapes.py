@@ -171,6 +171,9 @@ for nr in (321, 250, 175, 313, 246, 298, 425):     # x86_64 numbers
     results.append(ctypes.get_errno() if r == -1 else 'ok')
 print('BLOCKED' if set(results) == {{1}} else 'BREACH', results)
 """, "BLOCKED", prelude=CTYPES),
+    Attempt("bypass seccomp with an x32-ABI socket call",
+            "r = libc.syscall(0x40000000 | 41, 2, 1, 0)\nprint('BREACH' if r >= 0 else 'errno',"
+            " ctypes.get_errno())", "", "error", prelude=CTYPES),   # killed: SIGSYS
     # -- descriptors
     Attempt("use an inherited descriptor", """
 import os
