@@ -237,7 +237,7 @@ class _Server(socketserver.ThreadingTCPServer):
     def dispatch(self, line: bytes, peer: str | None) -> dict:
         try:
             request = json.loads(line)
-        except (UnicodeDecodeError, ValueError) as err:
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:
             return _error(BAD_REQUEST, f"request is not JSON: {err}")
         if (not isinstance(request, list) or len(request) != 2
                 or not isinstance(request[0], str) or not isinstance(request[1], dict)):

@@ -160,10 +160,17 @@ MALFORMED = [
     b'["add", [1, 2]]\n',
     b'"add"\n',
     b"null\n",
+    b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    b'["add", {"a": ' + b"9" * 5000 + b"}]\n",
 ]
 
 
-@pytest.mark.parametrize("line", MALFORMED)
+MALFORMED_IDS = ["not-json", "empty", "not-utf8", "object", "one-element", "three-elements",
+                 "method-not-string", "kwargs-not-object", "string", "null", "deep-nesting",
+                 "huge-integer"]
+
+
+@pytest.mark.parametrize("line", MALFORMED, ids=MALFORMED_IDS)
 def test_malformed_line_gets_bad_request_and_the_connection_keeps_serving(server, line):
     bad, good = raw_exchange(server, [line, b'["add", {"a": 4}]\n'])
     assert bad["error"]["type"] == rpc.BAD_REQUEST
