@@ -10,7 +10,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,8 +304,6 @@ void conn_send_error(int fd, enum http_err e)
     net_write_all(fd, buf, n, 0);
 }
 
-static atomic_int nconns;
-
 int spawn_detached(void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
@@ -317,37 +314,4 @@ int spawn_detached(void *(*fn)(void *), void *arg)
     int rc = pthread_create(&t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     return rc == 0 ? 0 : -1;
-}
-
-void client_done(struct client *cl)
-{
-    free(cl);
-    atomic_fetch_sub(&nconns, 1);
-}
-
-void serve_forever(int lfd, int max_conns, void *(*fn)(void *))
-{
-    for (;;) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS)
-                usleep(10000);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct client *cl = NULL;
-        if (atomic_fetch_add(&nconns, 1) < max_conns && (cl = malloc(sizeof *cl))) {
-            cl->fd = fd;
-            net_peer_ip(&ss, cl->ip, sizeof cl->ip);
-            if (spawn_detached(fn, cl) == 0)
-                continue;
-            free(cl);
-        }
-        conn_send_error(fd, HTTP_E_UNAVAILABLE);
-        close(fd);
-        atomic_fetch_sub(&nconns, 1);
-    }
 }

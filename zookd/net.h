@@ -72,16 +72,6 @@ void conn_consume(struct conn *c, size_t n);
 /* Answer with an error page (Connection: close). */
 void conn_send_error(int fd, enum http_err e);
 
-/* An accepted client, handed to the connection thread. */
-struct client {
-    int fd;
-    char ip[64];
-};
-/* Accept connections forever on lfd; each gets a detached thread running
- * fn(struct client *), which must end with client_done(). Beyond max_conns
- * open connections new ones get 503. */
-void serve_forever(int lfd, int max_conns, void *(*fn)(void *)) __attribute__((noreturn));
-void client_done(struct client *cl);
 /* Start a detached thread with a modest stack; 0 or -1. */
 int spawn_detached(void *(*fn)(void *), void *arg);
 

@@ -14,11 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <sys/epoll.h>
-#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -30,6 +26,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "evloop.h"
 #include "http.h"
 #include "net.h"
 
@@ -431,190 +428,79 @@ fail:
     return 0;
 }
 
-/* ---- the event loop ----
- *
- * One worker thread per CPU runs an epoll loop over its client connections.
- * The common case, a GET or HEAD whose whole answer arrives at once on a
- * kept-alive service connection, is handled there without blocking. Every
- * other request (bodies, fresh service connections, long or streamed
- * answers, slow clients) is handed to a thread of its own running the
- * blocking code above; when it is done the connection returns to the loop.
- */
-enum { ST_HEAD, ST_BACKEND, ST_THREAD, ST_DEAD };
-enum { RESUME_REQUEST, RESUME_RELAY, RESUME_PENDING };
+/* ---- on the event loop (evloop.h) ----
+ * A GET or HEAD whose whole answer arrives at once on a kept-alive service
+ * connection is handled by the loop without blocking; every other request
+ * (bodies, fresh service connections, long or streamed answers, slow
+ * clients) runs the blocking code above in a thread of its own. */
 
-struct worker;
+#define RESUME_RELAY 1
 
-struct evc {
-    struct conn c;
-    char ip[64];
-    struct http_head *h, *rh;
+struct d2conn {
+    struct ev_conn ev;
+    struct http_head *rh;
     char *rb;
     size_t rlen;
     struct plan plan;
-    int bfd;
-    int resume;
-    char *pending; /* RESUME_PENDING: bytes still to write to the client */
-    size_t npending;
-    atomic_int state;
-    int started; /* a byte of the current head has arrived */
-    int64_t deadline;
-    struct worker *w;
-    struct evc *prev, *next;
+    char *out; /* the client's response head */
 };
 
-struct worker {
-    int ep;
-    int lfd;
-    struct evc list; /* sentinel of this worker's connections */
-    char *out;
-};
-
-static atomic_int nclients;
-
-static void evc_free(struct evc *cl)
+static int d2_init(struct ev_conn *cl)
 {
-    cl->prev->next = cl->next;
-    cl->next->prev = cl->prev;
-    conn_free(&cl->c);
-    free(cl->h);
-    free(cl->rh);
-    free(cl->rb);
-    free(cl->pending);
-    free(cl);
-    atomic_fetch_sub(&nclients, 1);
+    struct d2conn *d = (struct d2conn *)cl;
+    d->rh = malloc(sizeof *d->rh);
+    d->rb = malloc(RELAY_BUF);
+    d->out = malloc(HTTP_MAX_HEAD + 64);
+    return d->rh && d->rb && d->out ? 0 : -1;
 }
 
-static void evc_close(struct evc *cl)
+static void d2_fini(struct ev_conn *cl)
 {
-    if (cl->bfd >= 0)
-        close(cl->bfd);
-    cl->bfd = -1;
-    if (cl->c.fd >= 0)
-        close(cl->c.fd);
-    cl->c.fd = -1;
-    atomic_store(&cl->state, ST_DEAD);
+    struct d2conn *d = (struct d2conn *)cl;
+    free(d->rh);
+    free(d->rb);
+    free(d->out);
 }
 
-static void evc_error(struct evc *cl, enum http_err e)
+/* worker: a parsed request; send it on a kept service connection or hand it off */
+static void d2_request(struct ev_conn *cl)
 {
-    if (e != HTTP_CLOSED) {
-        char buf[512];
-        size_t n = http_error_response(buf, sizeof buf, http_err_status(e));
-        if (send(cl->c.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-            /* the client is not reading: it gets no page */
-        }
-    }
-    evc_close(cl);
-}
-
-static int watch(struct worker *w, int fd, void *tagged)
-{
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.ptr = tagged};
-    return epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
-}
-
-static void *resume_thread(void *arg)
-{
-    struct evc *cl = arg;
-    int keep;
-    if (cl->resume == RESUME_RELAY) {
-        keep = finish_response(&cl->c, &cl->plan, cl->bfd, cl->rh, cl->rb, cl->rlen);
-        cl->bfd = -1;
-    } else if (cl->resume == RESUME_PENDING) {
-        keep = net_write_all(cl->c.fd, cl->pending, cl->npending, 0) == 0;
-        free(cl->pending);
-        cl->pending = NULL;
-    } else {
-        keep = handle_request(&cl->c, cl->h, cl->ip, cl->rb, cl->rh);
-    }
-    /* requests the client already sent are answered here, in order */
-    while (keep && cl->c.len > 0) {
-        enum http_err e = conn_read_head(&cl->c, cl->h, &limits);
-        if (e != HTTP_OK) {
-            if (e != HTTP_CLOSED)
-                conn_send_error(cl->c.fd, e);
-            keep = 0;
-            break;
-        }
-        cl->c.nreq++;
-        keep = handle_request(&cl->c, cl->h, cl->ip, cl->rb, cl->rh);
-    }
-    if (keep) {
-        struct worker *w = cl->w;
-        int fd = cl->c.fd;
-        cl->started = 0;
-        cl->deadline = now_ms() + limits.idle_timeout_ms;
-        atomic_store(&cl->state, ST_HEAD);
-        /* From a successful watch() on, the worker owns cl. If it fails the
-         * worker never saw the descriptor, so cl is still ours to close. */
-        if (watch(w, fd, cl) == 0)
-            return NULL;
-    }
-    evc_close(cl); /* the worker frees it */
-    return NULL;
-}
-
-static void handoff(struct evc *cl, int resume)
-{
-    epoll_ctl(cl->w->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
-    if (cl->bfd >= 0 && resume == RESUME_REQUEST) {
-        close(cl->bfd);
-        cl->bfd = -1;
-    }
-    cl->resume = resume;
-    atomic_store(&cl->state, ST_THREAD);
-    if (spawn_detached(resume_thread, cl) < 0)
-        evc_error(cl, HTTP_E_UNAVAILABLE);
-}
-
-static void on_client(struct worker *w, struct evc *cl);
-
-/* A parsed request: send it on a kept service connection, or hand it off. */
-static void start_request(struct worker *w, struct evc *cl)
-{
-    enum http_err e = plan_request(cl->h, &cl->plan);
+    struct d2conn *d = (struct d2conn *)cl;
+    enum http_err e = plan_request(cl->h, &d->plan);
     if (e != HTTP_OK) {
-        evc_error(cl, e);
+        ev_error(cl, e);
         return;
     }
-    if (!cl->plan.reusable || http_find(cl->h, "expect")) {
-        handoff(cl, RESUME_REQUEST);
-        return;
-    }
-    int bfd = pool_get(cl->plan.svc);
-    if (bfd < 0) {
-        handoff(cl, RESUME_REQUEST);
+    int bfd = -1;
+    if (!d->plan.reusable || http_find(cl->h, "expect") || (bfd = pool_get(d->plan.svc)) < 0) {
+        ev_handoff(cl, EV_RESUME_REQUEST);
         return;
     }
     size_t flen;
-    if (build_forward_head(cl->h, cl->ip, 0, cl->rb, RELAY_BUF, &flen) < 0) {
+    if (build_forward_head(cl->h, cl->ip, 0, d->rb, RELAY_BUF, &flen) < 0) {
         close(bfd);
-        evc_error(cl, HTTP_E_HEADERS_TOO_LARGE);
+        ev_error(cl, HTTP_E_HEADERS_TOO_LARGE);
         return;
     }
-    ssize_t r = send(bfd, cl->rb, flen, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (r != (ssize_t)flen) {
+    if (send(bfd, d->rb, flen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)flen) {
         close(bfd); /* a kept connection the service closed: a thread retries */
-        handoff(cl, RESUME_REQUEST);
+        ev_handoff(cl, EV_RESUME_REQUEST);
         return;
     }
-    cl->bfd = bfd;
-    cl->rlen = 0;
-    cl->deadline = now_ms() + limits.backend_timeout_ms;
-    atomic_store(&cl->state, ST_BACKEND);
-    if (watch(w, bfd, (void *)((uintptr_t)cl | 1)) < 0)
-        evc_error(cl, HTTP_E_INTERNAL);
+    d->rlen = 0;
+    if (ev_wait_aux(cl, bfd, limits.backend_timeout_ms, HTTP_E_GATEWAY_TIMEOUT) < 0)
+        ev_error(cl, HTTP_E_INTERNAL);
 }
 
-/* Service data for a request in flight. */
-static void on_backend(struct worker *w, struct evc *cl)
+/* worker: the service's answer is arriving */
+static void d2_aux(struct ev_conn *cl)
 {
+    struct d2conn *d = (struct d2conn *)cl;
     int eof = 0;
-    while (cl->rlen < RELAY_BUF) {
-        ssize_t r = recv(cl->bfd, cl->rb + cl->rlen, RELAY_BUF - cl->rlen, MSG_DONTWAIT);
+    while (d->rlen < RELAY_BUF) {
+        ssize_t r = recv(cl->aux_fd, d->rb + d->rlen, RELAY_BUF - d->rlen, MSG_DONTWAIT);
         if (r > 0) {
-            cl->rlen += (size_t)r;
+            d->rlen += (size_t)r;
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -624,235 +510,74 @@ static void on_backend(struct worker *w, struct evc *cl)
         eof = 1;
         break;
     }
-    if (eof && cl->rlen == 0) {
-        handoff(cl, RESUME_REQUEST); /* the kept connection was closed: retry fresh */
+    if (eof && d->rlen == 0) {
+        close(ev_end_aux(cl)); /* the kept connection had been closed: retry fresh */
+        ev_handoff(cl, EV_RESUME_REQUEST);
         return;
     }
+    struct http_head *rh = d->rh;
     for (;;) {
-        size_t end = http_head_end(cl->rb, cl->rlen, 0);
-        if (!end && cl->rlen < RELAY_BUF) {
+        if (!http_head_end(d->rb, d->rlen, 0) && d->rlen < RELAY_BUF) {
             if (eof)
-                evc_error(cl, HTTP_E_BAD_GATEWAY);
+                ev_error(cl, HTTP_E_BAD_GATEWAY);
             return;
         }
-        enum http_err e = http_parse_response(cl->rb, cl->rlen, cl->rh);
+        enum http_err e = http_parse_response(d->rb, d->rlen, rh);
         if (e != HTTP_OK) {
-            evc_error(cl, e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e);
+            ev_error(cl, e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e);
             return;
         }
-        if (cl->rh->status >= 200 || cl->rh->status == 101)
+        if (rh->status >= 200 || rh->status == 101)
             break;
-        memmove(cl->rb, cl->rb + cl->rh->len, cl->rlen - cl->rh->len); /* interim 1xx */
-        cl->rlen -= cl->rh->len;
+        memmove(d->rb, d->rb + rh->len, d->rlen - rh->len); /* interim 1xx */
+        d->rlen -= rh->len;
     }
-    epoll_ctl(w->ep, EPOLL_CTL_DEL, cl->bfd, NULL);
+    int bfd = ev_end_aux(cl);
     conn_consume(&cl->c, cl->h->len); /* the request is done with */
-    struct http_head *rh = cl->rh;
     struct http_body rbody;
-    size_t have = cl->rlen - rh->len;
+    size_t have = d->rlen - rh->len;
     size_t olen;
-    int whole = http_response_body(rh, cl->plan.is_head, &rbody) == HTTP_OK &&
+    int whole = http_response_body(rh, d->plan.is_head, &rbody) == HTTP_OK &&
                 (rbody.kind == BODY_NONE || (rbody.kind == BODY_LENGTH && have >= rbody.length));
     if (!whole || eof ||
-        build_response_head(rh, !cl->plan.keep, w->out, HTTP_MAX_HEAD + 64, &olen) < 0) {
-        handoff(cl, RESUME_RELAY); /* streamed, long or odd answers: blocking code */
+        build_response_head(rh, !d->plan.keep, d->out, HTTP_MAX_HEAD + 64, &olen) < 0) {
+        cl->aux_fd = bfd; /* streamed, long or odd answers: the blocking code */
+        ev_handoff(cl, RESUME_RELAY);
         return;
     }
     size_t blen = rbody.kind == BODY_LENGTH ? (size_t)rbody.length : 0;
-    int backend_keep = rh->minor == 1 && have == blen && !http_has_token(rh, "connection", "close");
-    struct iovec iov[2] = {{w->out, olen}, {cl->rb + rh->len, blen}};
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-    ssize_t sent = sendmsg(cl->c.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (backend_keep)
-        pool_put(cl->plan.svc, cl->bfd);
+    if (rh->minor == 1 && have == blen && !http_has_token(rh, "connection", "close"))
+        pool_put(d->plan.svc, bfd);
     else
-        close(cl->bfd);
-    cl->bfd = -1;
-    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        evc_close(cl);
-        return;
-    }
-    size_t done = sent < 0 ? 0 : (size_t)sent;
-    if (done < olen + blen) { /* the client reads slowly: a thread writes the rest */
-        size_t n = olen + blen - done;
-        cl->pending = malloc(n);
-        if (!cl->pending) {
-            evc_close(cl);
-            return;
-        }
-        size_t from_out = done < olen ? olen - done : 0;
-        memcpy(cl->pending, w->out + (olen - from_out), from_out);
-        memcpy(cl->pending + from_out, cl->rb + rh->len + (blen - (n - from_out)), n - from_out);
-        cl->npending = n;
-        handoff(cl, RESUME_PENDING);
-        return;
-    }
-    if (!cl->plan.keep) {
-        evc_close(cl);
-        return;
-    }
-    cl->started = 0;
-    cl->deadline = now_ms() + limits.idle_timeout_ms;
-    atomic_store(&cl->state, ST_HEAD);
-    on_client(w, cl); /* a pipelined request may be waiting */
+        close(bfd);
+    ev_reply(cl, d->out, olen, d->rb + rh->len, blen, d->plan.keep);
 }
 
-/* Client data: read what is there; start a request once its head is in. */
-static void on_client(struct worker *w, struct evc *cl)
+/* thread: relay an answer the loop started reading */
+static int d2_resume(struct ev_conn *cl)
 {
-    int eof = 0;
-    while (cl->c.len < cl->c.cap) {
-        ssize_t r = recv(cl->c.fd, cl->c.buf + cl->c.len, cl->c.cap - cl->c.len, MSG_DONTWAIT);
-        if (r > 0) {
-            cl->c.len += (size_t)r;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        eof = 1;
-        break;
-    }
-    if (cl->c.len > 0 && !cl->started) {
-        cl->started = 1;
-        cl->deadline = now_ms() + limits.head_timeout_ms;
-    }
-    enum http_err e = conn_check_head(&cl->c, cl->h);
-    if (e == HTTP_INCOMPLETE) {
-        if (eof)
-            evc_close(cl);
-        return;
-    }
-    if (e != HTTP_OK) {
-        evc_error(cl, e);
-        return;
-    }
-    cl->c.nreq++;
-    start_request(w, cl);
+    struct d2conn *d = (struct d2conn *)cl;
+    int bfd = cl->aux_fd;
+    cl->aux_fd = -1;
+    return finish_response(&cl->c, &d->plan, bfd, d->rh, d->rb, d->rlen);
 }
 
-static void on_accept(struct worker *w)
+/* thread: a whole request, blocking */
+static int d2_blocking(struct ev_conn *cl)
 {
-    for (;;) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int fd = accept4(w->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return; /* EAGAIN, or out of descriptors: try again on the next event */
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct evc *cl = NULL;
-        if (atomic_fetch_add(&nclients, 1) >= limits.max_conns ||
-            !(cl = calloc(1, sizeof *cl)) || conn_init(&cl->c, fd) < 0 ||
-            !(cl->h = malloc(sizeof *cl->h)) || !(cl->rh = malloc(sizeof *cl->rh)) ||
-            !(cl->rb = malloc(RELAY_BUF))) {
-            conn_send_error(fd, HTTP_E_UNAVAILABLE);
-            close(fd);
-            if (cl) {
-                free(cl->c.buf);
-                free(cl->h);
-                free(cl->rh);
-                free(cl);
-            }
-            atomic_fetch_sub(&nclients, 1);
-            continue;
-        }
-        net_set_send_timeout(fd, limits.io_timeout_ms);
-        net_peer_ip(&ss, cl->ip, sizeof cl->ip);
-        cl->bfd = -1;
-        cl->w = w;
-        cl->deadline = now_ms() + limits.head_timeout_ms;
-        atomic_init(&cl->state, ST_HEAD);
-        cl->next = w->list.next;
-        cl->prev = &w->list;
-        w->list.next->prev = cl;
-        w->list.next = cl;
-        if (watch(w, fd, cl) < 0)
-            evc_close(cl);
-    }
+    struct d2conn *d = (struct d2conn *)cl;
+    return handle_request(&cl->c, cl->h, cl->ip, d->rb, d->rh);
 }
 
-/* Free what died, and enforce the head, idle and service timeouts. */
-static void sweep(struct worker *w)
-{
-    int64_t now = now_ms();
-    for (struct evc *cl = w->list.next, *next; cl != &w->list; cl = next) {
-        next = cl->next;
-        int st = atomic_load(&cl->state);
-        if (st == ST_DEAD) {
-            evc_free(cl);
-        } else if (st != ST_THREAD && now >= cl->deadline) {
-            if (st == ST_BACKEND)
-                evc_error(cl, HTTP_E_GATEWAY_TIMEOUT);
-            else
-                evc_error(cl, cl->started ? HTTP_E_TIMEOUT : HTTP_CLOSED);
-            evc_free(cl);
-        }
-    }
-}
-
-static void *worker_loop(void *arg)
-{
-    struct worker *w = arg;
-    struct epoll_event evs[64];
-    int64_t last_sweep = now_ms();
-    for (;;) {
-        int n = epoll_wait(w->ep, evs, 64, 100);
-        for (int i = 0; i < n; i++) {
-            uintptr_t tag = (uintptr_t)evs[i].data.ptr;
-            if (tag == 0) {
-                on_accept(w);
-                continue;
-            }
-            struct evc *cl = (struct evc *)(tag & ~(uintptr_t)1);
-            int st = atomic_load(&cl->state);
-            if ((tag & 1) && st == ST_BACKEND)
-                on_backend(w, cl);
-            else if (!(tag & 1) && st == ST_HEAD)
-                on_client(w, cl);
-            /* anything else is stale, or client data while its request is
-             * in flight: read once the answer has been sent */
-        }
-        if (n == 0 || now_ms() - last_sweep >= 100) {
-            sweep(w);
-            last_sweep = now_ms();
-        }
-    }
-    return NULL;
-}
-
-static void run_workers(int lfd)
-{
-    int flags = fcntl(lfd, F_GETFL);
-    fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int nworkers = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
-    for (int i = 0; i < nworkers; i++) {
-        struct worker *w = calloc(1, sizeof *w);
-        if (!w || !(w->out = malloc(HTTP_MAX_HEAD + 64)) ||
-            (w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-            perror("zookd2: worker");
-            exit(1);
-        }
-        w->lfd = lfd;
-        w->list.next = w->list.prev = &w->list;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
-        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, lfd, &ev) < 0) {
-            perror("zookd2: epoll");
-            exit(1);
-        }
-        if (i == nworkers - 1)
-            worker_loop(w);
-        else if (spawn_detached(worker_loop, w) < 0) {
-            perror("zookd2: worker thread");
-            exit(1);
-        }
-    }
-}
+static const struct ev_ops d2_ops = {
+    .size = sizeof(struct d2conn),
+    .init = d2_init,
+    .fini = d2_fini,
+    .request = d2_request,
+    .aux = d2_aux,
+    .resume = d2_resume,
+    .blocking = d2_blocking,
+};
 
 int main(int argc, char **argv)
 {
@@ -876,6 +601,5 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "zookd2: [%s] listening on %s:%d, %zu services\n", sec->name,
             host ? host->value : "*", port, nservices);
-    run_workers(lfd);
-    return 0;
+    ev_run(lfd, &d2_ops, &limits);
 }

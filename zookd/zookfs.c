@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "evloop.h"
 #include "http.h"
 #include "net.h"
 
@@ -747,65 +748,84 @@ static enum http_err serve_cgi(struct conn *c, const struct http_head *h, const 
     return e;
 }
 
-static void *client_thread(void *arg)
+/* One request whose head is in h: answer it, blocking. 1 keeps the connection. */
+static int handle_one(struct conn *c, struct http_head *h, const char *peer)
 {
-    struct client *cl = arg;
-    struct conn c;
-    struct http_head *h = malloc(sizeof *h);
-    char *path = malloc(HTTP_MAX_REQUEST_LINE + 1);
-    if (conn_init(&c, cl->fd) < 0 || !h || !path) {
-        conn_send_error(cl->fd, HTTP_E_UNAVAILABLE);
-        close(cl->fd);
-        goto out;
+    char path[HTTP_MAX_REQUEST_LINE + 1];
+    int keep = http_keep_alive(h);
+    size_t plen;
+    enum http_err e = http_decode_path(h->target.p, h->target.n, path, sizeof path, &plen);
+    if (e == HTTP_OK && nexec) {
+        e = serve_cgi(c, h, path, peer, keep);
+        /* the body (if any) followed the head in the buffer or was read */
+        struct http_body b;
+        if (e == HTTP_OK && http_request_body(h, limits.max_body, &b) == HTTP_OK) {
+            size_t body_end = h->len + (size_t)b.length;
+            conn_consume(c, body_end <= c->len ? body_end : c->len);
+        }
+    } else if (e == HTTP_OK) {
+        int is_head = h->method.n == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
+        int is_get = h->method.n == 3 && memcmp(h->method.p, "GET", 3) == 0;
+        if (!is_get && !is_head) {
+            e = HTTP_E_METHOD;
+        } else {
+            e = discard_body(c, h, &keep);
+            /* h's spans point into c->buf, which discard_body shifted;
+             * path and is_head were taken before. */
+            if (e == HTTP_OK)
+                e = serve_file(c->fd, path, is_head, keep);
+        }
     }
-    net_set_send_timeout(c.fd, limits.io_timeout_ms);
-    for (;;) {
-        enum http_err e = conn_read_head(&c, h, &limits);
-        int keep = 0;
-        if (e == HTTP_OK) {
-            c.nreq++;
-            keep = http_keep_alive(h);
-            size_t plen;
-            e = http_decode_path(h->target.p, h->target.n, path, HTTP_MAX_REQUEST_LINE + 1,
-                                 &plen);
-        }
-        if (e == HTTP_OK && nexec) {
-            size_t body_end;
-            e = serve_cgi(&c, h, path, cl->ip, keep);
-            /* the body (if any) followed the head in the buffer or was read */
-            struct http_body b;
-            if (e == HTTP_OK && http_request_body(h, limits.max_body, &b) == HTTP_OK) {
-                body_end = h->len + (size_t)b.length;
-                conn_consume(&c, body_end <= c.len ? body_end : c.len);
-            }
-        } else if (e == HTTP_OK) {
-            int is_head = h->method.n == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
-            int is_get = h->method.n == 3 && memcmp(h->method.p, "GET", 3) == 0;
-            if (!is_get && !is_head) {
-                e = HTTP_E_METHOD;
-            } else {
-                e = discard_body(&c, h, &keep);
-                /* h's spans point into c.buf, which discard_body shifted;
-                 * path and is_head were taken before. */
-                if (e == HTTP_OK)
-                    e = serve_file(c.fd, path, is_head, keep);
-            }
-        }
-        if (e != HTTP_OK) {
-            if (e != HTTP_CLOSED)
-                conn_send_error(c.fd, e);
-            break;
-        }
-        if (!keep)
-            break;
+    if (e != HTTP_OK) {
+        if (e != HTTP_CLOSED)
+            conn_send_error(c->fd, e);
+        return 0;
     }
-    conn_free(&c);
-out:
-    free(h);
-    free(path);
-    client_done(cl);
-    return NULL;
+    return keep;
 }
+
+/* ---- on the event loop (evloop.h): cached small files are answered by
+ * the loop, everything else (CGI, misses, bodies) in a thread ---- */
+
+struct fsconn {
+    struct ev_conn ev;
+    char head[512];
+    char body[SMALL_FILE];
+};
+
+static void fs_request(struct ev_conn *cl)
+{
+    struct fsconn *f = (struct fsconn *)cl;
+    struct http_head *h = cl->h;
+    int is_get = h->method.n == 3 && memcmp(h->method.p, "GET", 3) == 0;
+    char path[HTTP_MAX_REQUEST_LINE + 1];
+    size_t plen;
+    if (nexec || !is_get || http_find(h, "content-length") || http_find(h, "transfer-encoding") ||
+        http_decode_path(h->target.p, h->target.n, path, sizeof path, &plen) != HTTP_OK) {
+        ev_handoff(cl, EV_RESUME_REQUEST);
+        return;
+    }
+    long len = cache_get(path, path[1] ? path + 1 : ".", f->body);
+    if (len < 0) {
+        ev_handoff(cl, EV_RESUME_REQUEST);
+        return;
+    }
+    int keep = http_keep_alive(h);
+    size_t hn = file_head(f->head, path, len, keep);
+    conn_consume(&cl->c, h->len);
+    ev_reply(cl, f->head, hn, f->body, (size_t)len, keep);
+}
+
+static int fs_blocking(struct ev_conn *cl)
+{
+    return handle_one(&cl->c, cl->h, cl->ip);
+}
+
+static const struct ev_ops fs_ops = {
+    .size = sizeof(struct fsconn),
+    .request = fs_request,
+    .blocking = fs_blocking,
+};
 
 static void load_exec(const struct conf *conf, const struct conf_section *sec)
 {
@@ -863,5 +883,5 @@ int main(int argc, char **argv)
     fprintf(stderr, "zookfs: [%s] listening on %s:%d, %s %s\n", sec->name,
             host ? host->value : "*", server_port, nexec ? "CGI under" : "files under",
             dir->value);
-    serve_forever(lfd, limits.max_conns, client_thread);
+    ev_run(lfd, &fs_ops, &limits);
 }

@@ -1,0 +1,332 @@
+/* The event loop: see evloop.h. */
+#define _GNU_SOURCE
+#include "evloop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+struct ev_worker {
+    int ep;
+    int lfd;
+    struct ev_conn list; /* sentinel of this worker's connections */
+};
+
+static const struct ev_ops *ops;
+static const struct limits *lim;
+static atomic_int nconns;
+
+#define AUX_TAG ((uintptr_t)1)
+
+static void conn_drop(struct ev_conn *cl)
+{
+    cl->prev->next = cl->next;
+    cl->next->prev = cl->prev;
+    if (ops->fini)
+        ops->fini(cl);
+    conn_free(&cl->c);
+    free(cl->h);
+    free(cl->pending);
+    free(cl);
+    atomic_fetch_sub(&nconns, 1);
+}
+
+void ev_close(struct ev_conn *cl)
+{
+    if (cl->aux_fd >= 0)
+        close(cl->aux_fd);
+    cl->aux_fd = -1;
+    if (cl->c.fd >= 0)
+        close(cl->c.fd);
+    cl->c.fd = -1;
+    atomic_store(&cl->state, EV_DEAD); /* the worker frees it */
+}
+
+void ev_error(struct ev_conn *cl, enum http_err e)
+{
+    if (e != HTTP_CLOSED) {
+        char buf[512];
+        size_t n = http_error_response(buf, sizeof buf, http_err_status(e));
+        if (send(cl->c.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+            /* a client that does not read gets no page */
+        }
+    }
+    ev_close(cl);
+}
+
+static int watch(struct ev_worker *w, int fd, void *tagged)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.ptr = tagged};
+    return epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int ev_wait_aux(struct ev_conn *cl, int fd, int timeout_ms, enum http_err on_timeout)
+{
+    cl->aux_fd = fd;
+    cl->aux_timeout = on_timeout;
+    cl->deadline = now_ms() + timeout_ms;
+    atomic_store(&cl->state, EV_AUX);
+    return watch(cl->w, fd, (void *)((uintptr_t)cl | AUX_TAG));
+}
+
+int ev_end_aux(struct ev_conn *cl)
+{
+    int fd = cl->aux_fd;
+    epoll_ctl(cl->w->ep, EPOLL_CTL_DEL, fd, NULL);
+    cl->aux_fd = -1;
+    return fd;
+}
+
+static void *resume_thread(void *arg)
+{
+    struct ev_conn *cl = arg;
+    int keep;
+    if (cl->resume == EV_RESUME_PENDING) {
+        keep = net_write_all(cl->c.fd, cl->pending, cl->npending, 0) == 0 && cl->pending_keep;
+        free(cl->pending);
+        cl->pending = NULL;
+    } else if (cl->resume == EV_RESUME_REQUEST) {
+        keep = ops->blocking(cl);
+    } else {
+        keep = ops->resume(cl);
+    }
+    /* requests the client already sent are answered here, in order */
+    while (keep && cl->c.len > 0) {
+        enum http_err e = conn_read_head(&cl->c, cl->h, lim);
+        if (e != HTTP_OK) {
+            if (e != HTTP_CLOSED)
+                conn_send_error(cl->c.fd, e);
+            keep = 0;
+            break;
+        }
+        cl->c.nreq++;
+        keep = ops->blocking(cl);
+    }
+    if (keep) {
+        struct ev_worker *w = cl->w;
+        int fd = cl->c.fd;
+        cl->started = 0;
+        cl->deadline = now_ms() + lim->idle_timeout_ms;
+        atomic_store(&cl->state, EV_HEAD);
+        /* From a successful watch() on, the worker owns cl. If it fails the
+         * worker never saw the descriptor, so cl is still ours to close. */
+        if (watch(w, fd, cl) == 0)
+            return NULL;
+    }
+    ev_close(cl);
+    return NULL;
+}
+
+void ev_handoff(struct ev_conn *cl, int resume)
+{
+    epoll_ctl(cl->w->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
+    cl->resume = resume;
+    atomic_store(&cl->state, EV_THREAD);
+    if (spawn_detached(resume_thread, cl) < 0)
+        ev_error(cl, HTTP_E_UNAVAILABLE);
+}
+
+static void on_client(struct ev_conn *cl);
+
+void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_t bn, int keep)
+{
+    struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t sent = sendmsg(cl->c.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        ev_close(cl);
+        return;
+    }
+    size_t done = sent < 0 ? 0 : (size_t)sent;
+    if (done < an + bn) { /* the client reads slowly: a thread writes the rest */
+        size_t n = an + bn - done;
+        cl->pending = malloc(n);
+        if (!cl->pending) {
+            ev_close(cl);
+            return;
+        }
+        size_t from_a = done < an ? an - done : 0;
+        memcpy(cl->pending, (const char *)a + (an - from_a), from_a);
+        memcpy(cl->pending + from_a, (const char *)b + (bn - (n - from_a)), n - from_a);
+        cl->npending = n;
+        cl->pending_keep = keep;
+        ev_handoff(cl, EV_RESUME_PENDING);
+        return;
+    }
+    if (!keep) {
+        ev_close(cl);
+        return;
+    }
+    cl->started = 0;
+    cl->deadline = now_ms() + lim->idle_timeout_ms;
+    atomic_store(&cl->state, EV_HEAD);
+    on_client(cl); /* a pipelined request may be waiting */
+}
+
+/* Client data: read what is there; hand over a complete head. */
+static void on_client(struct ev_conn *cl)
+{
+    int eof = 0;
+    while (cl->c.len < cl->c.cap) {
+        ssize_t r = recv(cl->c.fd, cl->c.buf + cl->c.len, cl->c.cap - cl->c.len, MSG_DONTWAIT);
+        if (r > 0) {
+            cl->c.len += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        eof = 1;
+        break;
+    }
+    if (cl->c.len > 0 && !cl->started) {
+        cl->started = 1;
+        cl->deadline = now_ms() + lim->head_timeout_ms;
+    }
+    enum http_err e = conn_check_head(&cl->c, cl->h);
+    if (e == HTTP_INCOMPLETE) {
+        if (eof)
+            ev_close(cl);
+        return;
+    }
+    if (e != HTTP_OK) {
+        ev_error(cl, e);
+        return;
+    }
+    cl->c.nreq++;
+    ops->request(cl);
+}
+
+static void on_accept(struct ev_worker *w)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(w->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return; /* EAGAIN, or out of descriptors: again on the next event */
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct ev_conn *cl = NULL;
+        if (atomic_fetch_add(&nconns, 1) >= lim->max_conns ||
+            !(cl = calloc(1, ops->size)) || conn_init(&cl->c, fd) < 0 ||
+            !(cl->h = malloc(sizeof *cl->h)) || (ops->init && ops->init(cl) < 0)) {
+            conn_send_error(fd, HTTP_E_UNAVAILABLE);
+            close(fd);
+            if (cl) {
+                if (cl->c.buf && ops->fini)
+                    ops->fini(cl);
+                free(cl->c.buf);
+                free(cl->h);
+                free(cl);
+            }
+            atomic_fetch_sub(&nconns, 1);
+            continue;
+        }
+        net_set_send_timeout(fd, lim->io_timeout_ms);
+        net_peer_ip(&ss, cl->ip, sizeof cl->ip);
+        cl->aux_fd = -1;
+        cl->w = w;
+        cl->deadline = now_ms() + lim->head_timeout_ms;
+        atomic_init(&cl->state, EV_HEAD);
+        cl->next = w->list.next;
+        cl->prev = &w->list;
+        w->list.next->prev = cl;
+        w->list.next = cl;
+        if (watch(w, fd, cl) < 0)
+            ev_close(cl);
+    }
+}
+
+/* Free what died; enforce head, idle and aux timeouts. */
+static void sweep(struct ev_worker *w)
+{
+    int64_t now = now_ms();
+    for (struct ev_conn *cl = w->list.next, *next; cl != &w->list; cl = next) {
+        next = cl->next;
+        int st = atomic_load(&cl->state);
+        if (st == EV_DEAD) {
+            conn_drop(cl);
+        } else if (st != EV_THREAD && now >= cl->deadline) {
+            if (st == EV_AUX)
+                ev_error(cl, cl->aux_timeout);
+            else
+                ev_error(cl, cl->started ? HTTP_E_TIMEOUT : HTTP_CLOSED);
+            conn_drop(cl);
+        }
+    }
+}
+
+static void *worker_loop(void *arg)
+{
+    struct ev_worker *w = arg;
+    struct epoll_event evs[64];
+    int64_t last_sweep = now_ms();
+    for (;;) {
+        int n = epoll_wait(w->ep, evs, 64, 100);
+        for (int i = 0; i < n; i++) {
+            uintptr_t tag = (uintptr_t)evs[i].data.ptr;
+            if (tag == 0) {
+                on_accept(w);
+                continue;
+            }
+            struct ev_conn *cl = (struct ev_conn *)(tag & ~AUX_TAG);
+            int st = atomic_load(&cl->state);
+            if ((tag & AUX_TAG) && st == EV_AUX)
+                ops->aux(cl);
+            else if (!(tag & AUX_TAG) && st == EV_HEAD)
+                on_client(cl);
+            /* anything else is stale, or client data while an aux wait is
+             * on: it is read once the reply has gone out */
+        }
+        if (n == 0 || now_ms() - last_sweep >= 100) {
+            sweep(w);
+            last_sweep = now_ms();
+        }
+    }
+    return NULL;
+}
+
+void ev_run(int lfd, const struct ev_ops *o, const struct limits *l)
+{
+    ops = o;
+    lim = l;
+    int flags = fcntl(lfd, F_GETFL);
+    fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nworkers = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
+    for (int i = 0;; i++) {
+        struct ev_worker *w = calloc(1, sizeof *w);
+        if (!w || (w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+            perror("event loop");
+            exit(1);
+        }
+        w->lfd = lfd;
+        w->list.next = w->list.prev = &w->list;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, lfd, &ev) < 0) {
+            perror("event loop: epoll");
+            exit(1);
+        }
+        if (i == nworkers - 1) {
+            worker_loop(w);
+            exit(1);
+        }
+        if (spawn_detached(worker_loop, w) < 0) {
+            perror("event loop: thread");
+            exit(1);
+        }
+    }
+}

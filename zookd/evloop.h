@@ -1,0 +1,69 @@
+/* The event loop shared by zookd2 and zookfs.
+ *
+ * One worker thread per CPU runs epoll over its client connections: reads
+ * request heads without blocking and hands each complete head to the
+ * server's request() callback. The callback either answers at once
+ * (ev_reply), waits for another descriptor (ev_wait_aux, then aux()), or
+ * hands the connection to a thread of its own (ev_handoff) that runs the
+ * server's blocking code; when that thread is done the connection returns
+ * to the loop. Head, idle and aux timeouts are enforced by the loop.
+ */
+#ifndef ZOOK_EVLOOP_H
+#define ZOOK_EVLOOP_H
+
+#include <stdatomic.h>
+
+#include "net.h"
+
+enum { EV_HEAD, EV_AUX, EV_THREAD, EV_DEAD };
+/* resume codes of ev_handoff; servers may use their own from 1 up */
+#define EV_RESUME_REQUEST 0  /* run ops->blocking on the current head */
+#define EV_RESUME_PENDING -1 /* internal: finish writing a reply */
+
+struct ev_worker;
+
+struct ev_conn {
+    struct conn c;
+    char ip[64];
+    struct http_head *h; /* the current request head (points into c.buf) */
+    atomic_int state;
+    int started;         /* a byte of the current head has arrived */
+    int64_t deadline;
+    int aux_fd;          /* EV_AUX: waited on, owned by the loop until ev_end_aux */
+    enum http_err aux_timeout;
+    int resume;
+    char *pending;       /* EV_RESUME_PENDING: reply bytes the client has not taken */
+    size_t npending;
+    int pending_keep;
+    struct ev_worker *w;
+    struct ev_conn *prev, *next;
+};
+
+struct ev_ops {
+    size_t size;                            /* the server's connection struct, ev_conn first */
+    int (*init)(struct ev_conn *cl);        /* allocate extras; 0 or -1 */
+    void (*fini)(struct ev_conn *cl);
+    void (*request)(struct ev_conn *cl);    /* worker: a head is in cl->h; must not block */
+    void (*aux)(struct ev_conn *cl);        /* worker: aux_fd is readable; must not block */
+    int (*resume)(struct ev_conn *cl);      /* thread: continue as cl->resume says; 1 keeps */
+    int (*blocking)(struct ev_conn *cl);    /* thread: answer the head in cl->h; 1 keeps */
+};
+
+/* Serve lfd forever with one worker per CPU. */
+void ev_run(int lfd, const struct ev_ops *ops, const struct limits *l)
+    __attribute__((noreturn));
+/* Continue this connection in a thread. */
+void ev_handoff(struct ev_conn *cl, int resume);
+/* Answer with an error page (if the client takes it at once) and close. */
+void ev_error(struct ev_conn *cl, enum http_err e);
+void ev_close(struct ev_conn *cl);
+/* Wait until fd is readable (then ops->aux), at most timeout_ms (then
+ * answer on_timeout). The loop closes fd if the connection dies meanwhile. */
+int ev_wait_aux(struct ev_conn *cl, int fd, int timeout_ms, enum http_err on_timeout);
+/* Stop waiting; the descriptor is the caller's again. */
+int ev_end_aux(struct ev_conn *cl);
+/* Send a reply (a then b) and go on with the next request, or close. The
+ * request must already be consumed from cl->c. */
+void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_t bn, int keep);
+
+#endif
