@@ -76,3 +76,14 @@ def test_a_service_that_is_down_gives_a_clear_503(tmp_path):
     with running_stack(tmp_path, sections=["dynamic"]) as stack:
         page = requests.get(DirectStack(stack).url("echo?s=x"), timeout=30)
         assert page.status_code == 503 and "not answering" in page.text
+
+
+def test_a_service_missing_from_zook_conf_gives_a_clear_500(tmp_path, monkeypatch):
+    conf = tmp_path / "zook.conf"
+    conf.write_text("[dynamic]\n    host = 127.0.0.1\n    port = 1\n")
+    monkeypatch.setenv("ZOOK_CONF", str(conf))
+    monkeypatch.setenv("ZOOK_SECTION", "dynamic")
+    from zoobar.frontend import create_app
+
+    page = create_app().test_client().get("/echo?s=x")
+    assert page.status_code == 500 and b"misconfigured" in page.data

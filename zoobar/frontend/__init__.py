@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template
 
-from zoobar import rpc
+from zoobar import rpc, zookconf
 from zoobar.frontend import login, pages, session
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
@@ -36,6 +36,13 @@ def create_app() -> Flask:
     def remote_error(err):
         return render_template("error.html", title="Request failed",
                                message=str(err.message)), 502
+
+    @app.errorhandler(zookconf.ConfError)
+    def misconfigured(err):
+        app.logger.error("zook.conf: %s", err)
+        return render_template("error.html", title="Configuration error",
+                               message="The site is misconfigured; the operator has been told "
+                                       "in the front end's log."), 500
 
     @app.errorhandler(403)
     def forbidden(err):
