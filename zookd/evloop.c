@@ -168,42 +168,49 @@ void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_
     cl->started = 0;
     cl->deadline = now_ms() + lim->idle_timeout_ms;
     atomic_store(&cl->state, EV_HEAD);
-    on_client(cl); /* a pipelined request may be waiting */
+    cl->again = 1; /* the caller looks for a pipelined request (a loop, not recursion) */
 }
 
-/* Client data: read what is there; hand over a complete head. */
+/* Client data: read what is there; hand over complete heads while the
+ * server answers them at once. */
 static void on_client(struct ev_conn *cl)
 {
-    int eof = 0;
-    while (cl->c.len < cl->c.cap) {
-        ssize_t r = recv(cl->c.fd, cl->c.buf + cl->c.len, cl->c.cap - cl->c.len, MSG_DONTWAIT);
-        if (r > 0) {
-            cl->c.len += (size_t)r;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    for (;;) {
+        int eof = 0;
+        while (cl->c.len < cl->c.cap) {
+            ssize_t r = recv(cl->c.fd, cl->c.buf + cl->c.len, cl->c.cap - cl->c.len,
+                             MSG_DONTWAIT);
+            if (r > 0) {
+                cl->c.len += (size_t)r;
+                continue;
+            }
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            eof = 1;
             break;
-        eof = 1;
-        break;
+        }
+        if (cl->c.len > 0 && !cl->started) {
+            cl->started = 1;
+            cl->deadline = now_ms() + lim->head_timeout_ms;
+        }
+        enum http_err e = conn_check_head(&cl->c, cl->h);
+        if (e == HTTP_INCOMPLETE) {
+            if (eof)
+                ev_close(cl);
+            return;
+        }
+        if (e != HTTP_OK) {
+            ev_error(cl, e);
+            return;
+        }
+        cl->c.nreq++;
+        cl->again = 0;
+        ops->request(cl);
+        if (!cl->again)
+            return; /* waiting, handed off or closed */
     }
-    if (cl->c.len > 0 && !cl->started) {
-        cl->started = 1;
-        cl->deadline = now_ms() + lim->head_timeout_ms;
-    }
-    enum http_err e = conn_check_head(&cl->c, cl->h);
-    if (e == HTTP_INCOMPLETE) {
-        if (eof)
-            ev_close(cl);
-        return;
-    }
-    if (e != HTTP_OK) {
-        ev_error(cl, e);
-        return;
-    }
-    cl->c.nreq++;
-    ops->request(cl);
 }
 
 static void on_accept(struct ev_worker *w)
@@ -284,9 +291,12 @@ static void *worker_loop(void *arg)
             }
             struct ev_conn *cl = (struct ev_conn *)(tag & ~AUX_TAG);
             int st = atomic_load(&cl->state);
-            if ((tag & AUX_TAG) && st == EV_AUX)
+            if ((tag & AUX_TAG) && st == EV_AUX) {
+                cl->again = 0;
                 ops->aux(cl);
-            else if (!(tag & AUX_TAG) && st == EV_HEAD)
+                if (cl->again)
+                    on_client(cl);
+            } else if (!(tag & AUX_TAG) && st == EV_HEAD)
                 on_client(cl);
             /* anything else is stale, or client data while an aux wait is
              * on: it is read once the reply has gone out */

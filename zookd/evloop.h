@@ -35,6 +35,7 @@ struct ev_conn {
     char *pending;       /* EV_RESUME_PENDING: reply bytes the client has not taken */
     size_t npending;
     int pending_keep;
+    int again;           /* ev_reply finished a request: look for the next */
     struct ev_worker *w;
     struct ev_conn *prev, *next;
 };

@@ -407,3 +407,34 @@ def test_concurrent_posts_reach_the_service_intact(two):
                                 bodies))
     assert all(r.status == 200 for r in results)
     assert sorted(seen) == sorted(bodies)
+
+
+def test_thousands_of_pipelined_requests_are_answered_in_order(fs_site):
+    n = 3000
+    req = b"GET /zoobar/media/notes.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+    with socket.create_connection(fs_site.addr("main"), timeout=20) as s:
+        for _ in range(2):  # the second round finds the file cached by the loop
+            sender = threading.Thread(target=s.sendall, args=(req * n,))
+            sender.start()
+            raw = b""
+            while raw.count(b"plain text\n") < n:
+                chunk = s.recv(1 << 20)
+                assert chunk
+                raw += chunk
+            sender.join()
+            assert raw.count(b"HTTP/1.1 200 OK\r\n") == n
+
+
+def test_thousands_of_pipelined_requests_straight_to_zookfs(fs_site):
+    n = 3000
+    req = b"GET /zoobar/media/notes.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+    with socket.create_connection(fs_site.addr("static"), timeout=20) as s:
+        sender = threading.Thread(target=s.sendall, args=(req * n,))
+        sender.start()
+        raw = b""
+        while raw.count(b"plain text\n") < n:
+            chunk = s.recv(1 << 20)
+            assert chunk
+            raw += chunk
+        sender.join()
+    assert raw.count(b"HTTP/1.1 200 OK\r\n") == n
