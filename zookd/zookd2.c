@@ -1,16 +1,26 @@
 /* zookd2 <zook.conf> <section>: the dispatcher.
  *
- * Connection model: one thread per client connection; keep-alive with
- * clients (HTTP/1.1, pipelining tolerated). For each request a new
- * connection to the chosen service, which gets the request head as received
- * minus hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, Expect,
- * X-Forwarded-For), plus "X-Forwarded-For: <client>" and "Connection:
- * close", then the body. The response is relayed with the same hop-by-hop
- * headers removed: a body framed by Content-Length is relayed exactly and
- * the client connection stays open; a chunked body is relayed until the
- * service closes (chunked framing ends it for the client); a body delimited
- * only by close is relayed with "Connection: close" and the client
- * connection ends with it.
+ * For each request: decode and normalise the path (escapes are 400), match
+ * it against the `url` regex of each http_svcs service in order (anchored
+ * as ^(url)$; first match wins, none is 404), forward the request head as
+ * received minus hop-by-hop headers (Connection, Keep-Alive,
+ * Proxy-Connection, Upgrade, TE, Expect) and minus any X-Forwarded-For,
+ * plus "X-Forwarded-For: <client address>", then the body; relay the answer
+ * with the same hop-by-hop headers removed.
+ *
+ * Connections: keep-alive with clients (pipelining too). GET and HEAD
+ * without a body go to the service on a kept-alive connection from a pool
+ * (retried once on a fresh connection if the kept one turns out closed);
+ * everything else gets a fresh connection with "Connection: close". An
+ * answer framed by Content-Length is relayed exactly and the client
+ * connection stays open; a chunked one is relayed to its last chunk; one
+ * delimited only by close is relayed with "Connection: close" and ends the
+ * client connection. Errors: 400 malformed, 404 no route, 411 chunked
+ * request body, 413/414/431 limits, 502 service unreachable or bad answer,
+ * 504 service too slow, 505 version.
+ *
+ * Concurrency: the event loop (evloop.c) handles the common case without
+ * blocking; the blocking code below, in a thread per request, the rest.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -6,8 +6,10 @@
  * With `exec` keys: the URL paths listed (and PATH_INFO below them) run as
  * CGI/1.1 scripts at dir + path; nothing else is served.
  *
- * One thread per connection, keep-alive; CGI output is collected whole
- * (bounded) and sent with a Content-Length, so keep-alive stays framed.
+ * Keep-alive; the event loop (evloop.c) answers GETs of cached small files
+ * itself, a thread per request does the rest. CGI output is collected whole
+ * (bounded to 16 MiB) and sent with a Content-Length, so keep-alive stays
+ * framed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
