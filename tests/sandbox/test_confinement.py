@@ -183,6 +183,15 @@ def test_output_is_cut_at_the_output_limit(tmp_path):
     assert r.output.count("x") == 1000
 
 
+def test_files_written_before_the_output_was_cut_are_kept(tmp_path):
+    sb = Sandbox(root=str(tmp_path / "s"), limits=Limits(output=1000))
+    r = run(sb, "open('kept', 'w').write('yes')\nwhile True:\n    print('x' * 100)")
+    assert r.status == "error"
+    _, d = sb.prepare_owner("owner")
+    assert (d / "kept").read_text() == "yes"
+    sb.close()
+
+
 def test_owner_directory_is_bounded_by_the_disk_limit(tmp_path):
     sb = Sandbox(root=str(tmp_path / "s"), limits=Limits(disk=2 << 20))
     r = run(sb, "i = 0\ntry:\n while True:\n  open(f'f{i}', 'wb').write(b'x' * 100000); i += 1\n"

@@ -166,37 +166,41 @@ class Sandbox:
         cfg_r, cfg_w = os.pipe()
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
+        mine = {cfg_w, out_r, status_r}             # closed on the way out, whatever happens
+        server = None
         try:
-            pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w])
-            supervisor = os.pidfd_open(pid)     # race-free: it waits for its description
-        finally:
-            for fd in (cfg_r, out_w, status_w):
-                os.close(fd)
-            api_child.close()
-        server = threading.Thread(target=serve_api, args=(api_parent, api), daemon=True)
-        server.start()
-        cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
-               "seccomp": self.seccomp, "limits": asdict(lim)}
-        try:
+            try:
+                pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w])
+                supervisor = os.pidfd_open(pid)     # race-free: it waits for its description
+                mine.add(supervisor)
+            finally:
+                for fd in (cfg_r, out_w, status_w):
+                    os.close(fd)
+                api_child.close()
+            server = threading.Thread(target=serve_api, args=(api_parent, api), daemon=True)
+            server.start()
+            cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
+                   "seccomp": self.seccomp, "limits": asdict(lim)}
             try:
                 write_all(cfg_w, json.dumps(cfg).encode())
             except BrokenPipeError:
                 pass
-            os.close(cfg_w)
-            cfg_w = -1
+            os.close(cfg_w)                         # end of the description
+            mine.discard(cfg_w)
             # The supervisor enforces the wall clock itself (and then saves the
             # directory); this deadline is only the backstop if it does not.
             output, overflow = read_output(out_r, lim.output, lim.timeout + 5.0)
-            verdict = {} if overflow else read_status(status_r, 10.0)
+            os.close(out_r)                         # a profile still printing gets EPIPE
+            mine.discard(out_r)
+            verdict = {} if overflow == "time" else read_status(status_r, lim.timeout + 5.0)
             if not verdict:
                 kill_run(supervisor, pid)
         finally:
-            if cfg_w >= 0:
-                os.close(cfg_w)
-            for fd in (out_r, status_r, supervisor):
+            for fd in mine:
                 os.close(fd)
             api_parent.close()
-            server.join(timeout=5.0)
+            if server is not None:
+                server.join(timeout=5.0)
         text = output.decode("utf-8", "replace")
         if overflow == "size":
             return Result(text + f"\n[output cut: more than {lim.output} bytes]", "error",
