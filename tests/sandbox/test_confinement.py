@@ -357,3 +357,34 @@ def test_without_seccomp_the_uid_alone_stops_chroot_escapes(no_seccomp):
     r = run(no_seccomp, "import os\ntry:\n    os.chroot('/')\n    print('chrooted')\n"
                         "except OSError as e:\n    print(e.errno)")
     assert r.output.strip() == "1"            # EPERM: no capabilities left
+
+
+ORPHAN_SCRIPT = """
+import sys
+sys.path.insert(0, {repo!r})
+from zoobar.sandbox import Sandbox
+from tests.sandbox.helpers import echo_api
+print("started", flush=True)
+Sandbox(root={root!r}).run("alice", "#!python\\nimport time\\ntime.sleep(2)", echo_api())
+"""
+
+
+def test_a_run_keeps_its_owners_lock_after_the_service_dies(tmp_path):
+    # The service holding the lock is killed mid-run; its profile still runs
+    # on, so the owner's next run (a restarted service) must wait for it.
+    root = str(tmp_path / "s")
+    service = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT.format(repo=str(REPO),
+                                                                          root=root)],
+                               stdout=subprocess.PIPE, text=True)
+    assert service.stdout.readline().strip() == "started"
+    time.sleep(0.7)                          # the profile is sleeping now
+    started = time.monotonic()
+    service.kill()
+    service.wait()
+    sb = Sandbox(root=root)
+    try:
+        r = run(sb, "print('after')", owner="alice")
+    finally:
+        sb.close()
+    assert r.output == "after\n"
+    assert time.monotonic() - started > 0.9  # waited for the orphaned run

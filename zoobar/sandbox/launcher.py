@@ -319,9 +319,9 @@ def supervise(cfg_fd, api_fd, status_fd, filt):
 def zygote(control_fd):
     """Serve runs until the service hangs up: fork a supervisor per request.
 
-    A request is one SOCK_SEQPACKET message carrying four descriptors: the
+    A request is one SOCK_SEQPACKET message carrying five descriptors: the
     run's description (a pipe to read to its end), the output pipe, the API
-    channel and the status pipe. The reply is the supervisor's pid (it leads
+    channel, the status pipe and the owner's lock file. The reply is the supervisor's pid (it leads
     its own session, so the service can kill the whole run by that id).
     Forking this single-threaded, already-initialised interpreter instead of
     starting one per run saves most of a run's CPU time."""
@@ -331,12 +331,12 @@ def zygote(control_fd):
     control = socket.socket(fileno=control_fd)
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(control, 64, 4)
+            msg, fds, _, _ = socket.recv_fds(control, 64, 5)
         except OSError:
             return
         if not msg:
             return                                      # the service is gone
-        if len(fds) != 4:
+        if len(fds) != 5:
             for fd in fds:
                 os.close(fd)
             control.send(b"-1")
@@ -346,7 +346,9 @@ def zygote(control_fd):
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             control.close()
             os.setsid()
-            cfg_fd, out_fd, api_fd, status_fd = fds
+            # lock_fd stays open here until the run is over: the owner's lock
+            # (a flock, shared with the service) outlives a service restart.
+            cfg_fd, out_fd, api_fd, status_fd, lock_fd = fds  # noqa: F841
             os.dup2(out_fd, 1)
             os.dup2(out_fd, 2)
             os.close(out_fd)

@@ -2,8 +2,9 @@
 
 The service side of the sandbox. ``Sandbox.run(owner, code, api)`` assigns the
 owner's uid, prepares their private directory, takes that uid's lock (runs of
-one owner serialize, different owners run in parallel), starts the launcher
-(``launcher.py``, a fresh root process that confines the profile), answers the
+one owner serialize, different owners run in parallel), has the launcher
+(``launcher.py``: a root "zygote" started once) fork a supervisor that confines
+the profile and holds the lock too until the run is over, answers the
 profile's API calls with ``api(name, kwargs)`` on a private socketpair, reads
 its output up to a limit, and returns ``Result(output, status)``.
 
@@ -152,7 +153,7 @@ class Sandbox:
             if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 return Result("profile busy, try again", "error", "too many runs at once")
             try:
-                result = self._launch(uid, str(d), code, api)
+                result = self._launch(uid, str(d), code, api, lock)
             finally:
                 self._slots.release()
         finally:
@@ -160,7 +161,8 @@ class Sandbox:
         result.seconds = time.monotonic() - started
         return result
 
-    def _launch(self, uid: int, directory: str, code: str, api: ApiHandler) -> Result:
+    def _launch(self, uid: int, directory: str, code: str, api: ApiHandler,
+                lock: int) -> Result:
         lim = self.limits
         api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cfg_r, cfg_w = os.pipe()
@@ -170,7 +172,7 @@ class Sandbox:
         server = None
         try:
             try:
-                pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w])
+                pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w, lock])
                 supervisor = os.pidfd_open(pid)     # race-free: it waits for its description
                 mine.add(supervisor)
             finally:
