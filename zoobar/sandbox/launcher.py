@@ -321,8 +321,9 @@ def zygote(control_fd):
 
     A request is one SOCK_SEQPACKET message carrying five descriptors: the
     run's description (a pipe to read to its end), the output pipe, the API
-    channel, the status pipe and the owner's lock file. The reply is the supervisor's pid (it leads
-    its own session, so the service can kill the whole run by that id).
+    channel, the status pipe and the owner's lock file. The reply is the
+    supervisor's pid (it leads its own session, so the service can kill the
+    whole run by that id).
     Forking this single-threaded, already-initialised interpreter instead of
     starting one per run saves most of a run's CPU time."""
     import socket
