@@ -176,21 +176,7 @@ void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_
 static void on_client(struct ev_conn *cl)
 {
     for (;;) {
-        int eof = 0;
-        while (cl->c.len < cl->c.cap) {
-            ssize_t r = recv(cl->c.fd, cl->c.buf + cl->c.len, cl->c.cap - cl->c.len,
-                             MSG_DONTWAIT);
-            if (r > 0) {
-                cl->c.len += (size_t)r;
-                continue;
-            }
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break;
-            eof = 1;
-            break;
-        }
+        int eof = net_drain(cl->c.fd, cl->c.buf, &cl->c.len, cl->c.cap);
         if (cl->c.len > 0 && !cl->started) {
             cl->started = 1;
             cl->deadline = now_ms() + lim->head_timeout_ms;

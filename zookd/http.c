@@ -147,14 +147,25 @@ static enum http_err parse_headers(const char *buf, size_t len, const char *p,
     }
 }
 
-enum http_err http_parse_request(const char *buf, size_t len, struct http_head *h)
+/* Reset h and find the end of the first line, which must fit the limit. */
+static enum http_err first_line(const char *buf, size_t len, struct http_head *h,
+                                enum http_err too_long, const char **eol)
 {
     memset(h, 0, offsetof(struct http_head, headers));
     h->nheaders = 0;
     size_t scan = len < HTTP_MAX_REQUEST_LINE + 2 ? len : HTTP_MAX_REQUEST_LINE + 2;
-    const char *eol = find_crlf(buf, scan);
-    if (!eol)
-        return len >= HTTP_MAX_REQUEST_LINE + 2 ? HTTP_E_URI_TOO_LONG : HTTP_INCOMPLETE;
+    *eol = find_crlf(buf, scan);
+    if (!*eol)
+        return len >= HTTP_MAX_REQUEST_LINE + 2 ? too_long : HTTP_INCOMPLETE;
+    return HTTP_OK;
+}
+
+enum http_err http_parse_request(const char *buf, size_t len, struct http_head *h)
+{
+    const char *eol;
+    enum http_err e = first_line(buf, len, h, HTTP_E_URI_TOO_LONG, &eol);
+    if (e != HTTP_OK)
+        return e;
 
     /* method SP target SP version */
     const char *p = buf;
@@ -174,7 +185,7 @@ enum http_err http_parse_request(const char *buf, size_t len, struct http_head *
     if (*t != '/')
         return HTTP_E_BAD_REQUEST;
     p++;
-    enum http_err e = parse_version(p, (size_t)(eol - p), &h->minor);
+    e = parse_version(p, (size_t)(eol - p), &h->minor);
     if (e != HTTP_OK)
         return e;
     h->line.p = buf;
@@ -184,12 +195,10 @@ enum http_err http_parse_request(const char *buf, size_t len, struct http_head *
 
 enum http_err http_parse_response(const char *buf, size_t len, struct http_head *h)
 {
-    memset(h, 0, offsetof(struct http_head, headers));
-    h->nheaders = 0;
-    size_t scan = len < HTTP_MAX_REQUEST_LINE + 2 ? len : HTTP_MAX_REQUEST_LINE + 2;
-    const char *eol = find_crlf(buf, scan);
-    if (!eol)
-        return len >= HTTP_MAX_REQUEST_LINE + 2 ? HTTP_E_BAD_GATEWAY : HTTP_INCOMPLETE;
+    const char *eol;
+    enum http_err fl = first_line(buf, len, h, HTTP_E_BAD_GATEWAY, &eol);
+    if (fl != HTTP_OK)
+        return fl;
     size_t n = (size_t)(eol - buf);
     /* "HTTP/1.x NNN" [SP reason] */
     if (n < 12 || buf[8] != ' ' || (n > 12 && buf[12] != ' '))

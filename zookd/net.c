@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "net.h"
 
+#include "conf.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +179,23 @@ int net_write_all(int fd, const void *buf, size_t n, int flags)
     return 0;
 }
 
+int net_drain(int fd, char *buf, size_t *len, size_t cap)
+{
+    while (*len < cap) {
+        ssize_t r = recv(fd, buf + *len, cap - *len, MSG_DONTWAIT);
+        if (r > 0) {
+            *len += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return 1;
+    }
+    return 0;
+}
+
 int net_write2(int fd, const void *a, size_t an, const void *b, size_t bn)
 {
     struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
@@ -314,4 +334,32 @@ int spawn_detached(void *(*fn)(void *), void *arg)
     int rc = pthread_create(&t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     return rc == 0 ? 0 : -1;
+}
+
+const struct conf_section *service_start(int argc, char **argv, struct conf *conf,
+                                         struct limits *l)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s <zook.conf> <section>\n", argv[0]);
+        exit(2);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    limits_from_env(l);
+    conf_load(argv[1], conf);
+    return conf_need_section(conf, argv[2]);
+}
+
+int service_listen(const struct conf *conf, const struct conf_section *sec, const char *what)
+{
+    int port = conf_port(conf, conf_need(conf, sec, "port"));
+    const struct conf_entry *host = conf_get(sec, "host");
+    char err[256];
+    int lfd = net_listen(host ? host->value : NULL, port, err, sizeof err);
+    if (lfd < 0) {
+        fprintf(stderr, "%s: %s\n", what, err);
+        exit(1);
+    }
+    fprintf(stderr, "%s: [%s] listening on %s:%d\n", what, sec->name,
+            host ? host->value : "*", port);
+    return lfd;
 }

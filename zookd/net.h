@@ -39,6 +39,9 @@ ssize_t net_read(int fd, void *buf, size_t n, int64_t deadline, int *timeo_ms);
 void net_set_recv_timeout(int fd, int ms);
 /* send everything (MSG_NOSIGNAL); 0 or -1. flags may add MSG_MORE. */
 int net_write_all(int fd, const void *buf, size_t n, int flags);
+/* Read without blocking into buf[*len, cap) until the socket has nothing
+ * more (or buf is full). Returns 1 if the peer closed or failed, else 0. */
+int net_drain(int fd, char *buf, size_t *len, size_t cap);
 /* Send a then b, as one message when they fit; 0 or -1. */
 int net_write2(int fd, const void *a, size_t an, const void *b, size_t bn);
 /* Set send timeout so that a peer that stops reading cannot stall us. */
@@ -72,6 +75,15 @@ void conn_consume(struct conn *c, size_t n);
 /* Answer with an error page (Connection: close). */
 void conn_send_error(int fd, enum http_err e);
 
+/* The start every server shares: check "<prog> <zook.conf> <section>",
+ * ignore SIGPIPE, read limits and the conf (exit 2 on any problem), and
+ * return the section. */
+struct conf;
+struct conf_section;
+const struct conf_section *service_start(int argc, char **argv, struct conf *conf,
+                                         struct limits *l);
+/* Listen on the section's host (all addresses if none) and port, or exit 1. */
+int service_listen(const struct conf *conf, const struct conf_section *sec, const char *what);
 /* Start a detached thread with a modest stack; 0 or -1. */
 int spawn_detached(void *(*fn)(void *), void *arg);
 

@@ -506,20 +506,7 @@ static void d2_request(struct ev_conn *cl)
 static void d2_aux(struct ev_conn *cl)
 {
     struct d2conn *d = (struct d2conn *)cl;
-    int eof = 0;
-    while (d->rlen < RELAY_BUF) {
-        ssize_t r = recv(cl->aux_fd, d->rb + d->rlen, RELAY_BUF - d->rlen, MSG_DONTWAIT);
-        if (r > 0) {
-            d->rlen += (size_t)r;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        eof = 1;
-        break;
-    }
+    int eof = net_drain(cl->aux_fd, d->rb, &d->rlen, RELAY_BUF);
     if (eof && d->rlen == 0) {
         close(ev_end_aux(cl)); /* the kept connection had been closed: retry fresh */
         ev_handoff(cl, EV_RESUME_REQUEST);
@@ -591,25 +578,10 @@ static const struct ev_ops d2_ops = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s <zook.conf> <section>\n", argv[0]);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    limits_from_env(&limits);
     static struct conf conf;
-    conf_load(argv[1], &conf);
-    const struct conf_section *sec = conf_need_section(&conf, argv[2]);
-    int port = conf_port(&conf, conf_need(&conf, sec, "port"));
-    const struct conf_entry *host = conf_get(sec, "host");
+    const struct conf_section *sec = service_start(argc, argv, &conf, &limits);
     load_services(&conf, sec);
-    char err[256];
-    int lfd = net_listen(host ? host->value : NULL, port, err, sizeof err);
-    if (lfd < 0) {
-        fprintf(stderr, "zookd2: %s\n", err);
-        return 1;
-    }
-    fprintf(stderr, "zookd2: [%s] listening on %s:%d, %zu services\n", sec->name,
-            host ? host->value : "*", port, nservices);
+    int lfd = service_listen(&conf, sec, "zookd2");
+    fprintf(stderr, "zookd2: routing to %zu services\n", nservices);
     ev_run(lfd, &d2_ops, &limits);
 }

@@ -854,17 +854,9 @@ static void load_exec(const struct conf *conf, const struct conf_section *sec)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s <zook.conf> <section>\n", argv[0]);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    limits_from_env(&limits);
     static struct conf conf;
-    conf_load(argv[1], &conf);
-    const struct conf_section *sec = conf_need_section(&conf, argv[2]);
-    const struct conf_entry *port = conf_need(&conf, sec, "port");
-    server_port = conf_port(&conf, port);
+    const struct conf_section *sec = service_start(argc, argv, &conf, &limits);
+    server_port = conf_port(&conf, conf_need(&conf, sec, "port"));
     const struct conf_entry *host = conf_get(sec, "host");
     server_host = host ? host->value : "localhost";
     const struct conf_entry *dir = conf_need(&conf, sec, "dir");
@@ -876,14 +868,7 @@ int main(int argc, char **argv)
     if (rootfd < 0)
         conf_die(&conf, dir->line, "dir = %s: %s", dir->value, strerror(errno));
     load_exec(&conf, sec);
-    char err[256];
-    int lfd = net_listen(host ? host->value : NULL, server_port, err, sizeof err);
-    if (lfd < 0) {
-        fprintf(stderr, "zookfs: %s\n", err);
-        return 1;
-    }
-    fprintf(stderr, "zookfs: [%s] listening on %s:%d, %s %s\n", sec->name,
-            host ? host->value : "*", server_port, nexec ? "CGI under" : "files under",
-            dir->value);
+    int lfd = service_listen(&conf, sec, "zookfs");
+    fprintf(stderr, "zookfs: %s %s\n", nexec ? "CGI under" : "files under", rootdir);
     ev_run(lfd, &fs_ops, &limits);
 }

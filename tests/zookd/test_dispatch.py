@@ -41,6 +41,14 @@ def client_from(site, n: int = 9) -> socket.socket:
     return s
 
 
+def behind_zookd2(site, handler, env: dict | None = None) -> Backend:
+    """One scripted service for every path, and zookd2 in front of it."""
+    svc = Backend(*site.section("svc", 1, url="/.*"), handler)
+    site.section("main", 0, http_svcs="svc")
+    site.start("zookd2", "main", env=env)
+    return svc
+
+
 def test_first_matching_service_wins(two):
     assert get(two.addr("main"), "/both/x").body == b"first"
     assert get(two.addr("main"), "/both/y").body == b"secnd"
@@ -86,9 +94,7 @@ def test_x_forwarded_for_is_replaced_not_appended(two):
 def test_response_is_relayed_byte_for_byte(site):
     response = (b"HTTP/1.1 201 Made It\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
                 b"X-Odd:  keep  this \r\nContent-Length: 256\r\n\r\n" + bytes(range(256)))
-    svc = Backend(*site.section("svc", 1, url="/.*"), fixed(response))
-    site.section("main", 0, http_svcs="svc")
-    site.start("zookd2", "main")
+    svc = behind_zookd2(site, fixed(response))
     with socket.create_connection(site.addr("main"), timeout=10) as s:
         s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
         raw = b""
@@ -106,9 +112,7 @@ def test_chunked_response_is_relayed_and_ends_at_its_last_chunk(site):
         conn.sendall(chunked)
         time.sleep(3)  # a keep-alive backend does not close after the response
 
-    svc = Backend(*site.section("svc", 1, url="/.*"), keep_open)
-    site.section("main", 0, http_svcs="svc")
-    site.start("zookd2", "main")
+    svc = behind_zookd2(site, keep_open)
     with socket.create_connection(site.addr("main"), timeout=10) as s:
         start = time.monotonic()
         s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -121,10 +125,8 @@ def test_chunked_response_is_relayed_and_ends_at_its_last_chunk(site):
 
 
 def test_response_ending_at_close_is_relayed_with_connection_close(site):
-    svc = Backend(*site.section("svc", 1, url="/.*"),
-                  fixed(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"))
-    site.section("main", 0, http_svcs="svc")
-    site.start("zookd2", "main")
+    svc = behind_zookd2(site, fixed(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+                                    b"until the end"))
     with socket.create_connection(site.addr("main"), timeout=10) as s:
         s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
         raw = read_until_close(s)
@@ -143,18 +145,14 @@ def test_service_dying_before_answering_is_502(site):
     def die(conn, _raw):
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-")
 
-    svc = Backend(*site.section("svc", 1, url="/.*"), die)
-    site.section("main", 0, http_svcs="svc")
-    site.start("zookd2", "main")
+    svc = behind_zookd2(site, die)
     assert get(site.addr("main"), "/x").status == 502
     svc.close()
 
 
 def test_service_dying_mid_body_closes_the_client_connection(site):
-    svc = Backend(*site.section("svc", 1, url="/.*"),
-                  fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"))
-    site.section("main", 0, http_svcs="svc")
-    site.start("zookd2", "main")
+    svc = behind_zookd2(site, fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+                                    b"only part"))
     with socket.create_connection(site.addr("main"), timeout=10) as s:
         s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
         raw = read_until_close(s)  # returns: zookd2 closed the connection
@@ -166,9 +164,7 @@ def test_service_dying_mid_body_closes_the_client_connection(site):
 @pytest.mark.parametrize("garbage", [b"HTTP/1.1 abc\r\n\r\n", b"not http at all\r\n\r\n",
                                      b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"])
 def test_malformed_service_response_is_502(site, garbage):
-    svc = Backend(*site.section("svc", 1, url="/.*"), fixed(garbage))
-    site.section("main", 0, http_svcs="svc")
-    site.start("zookd2", "main")
+    svc = behind_zookd2(site, fixed(garbage))
     assert get(site.addr("main"), "/x").status == 502
     svc.close()
 
@@ -186,9 +182,7 @@ def test_slow_answer_on_a_kept_service_connection_is_504(site):
         conn.recv(65536)  # the next request on the same, kept connection
         time.sleep(4)
 
-    svc = Backend(*site.section("svc", 1, url="/.*"), first_fast_then_slow)
-    site.section("main", 0, http_svcs="svc")
-    site.start("zookd2", "main", env={"ZOOK_BACKEND_TIMEOUT_MS": "1000"})
+    svc = behind_zookd2(site, first_fast_then_slow, env={"ZOOK_BACKEND_TIMEOUT_MS": "1000"})
     assert get(site.addr("main"), "/one").body == b"quick"
     start = time.monotonic()
     assert get(site.addr("main"), "/two").status == 504
