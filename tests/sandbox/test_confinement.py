@@ -35,6 +35,13 @@ def test_uid_of_an_owner_is_stable_across_maps(tmp_path):
     assert again == (first, False)
 
 
+def test_two_sandbox_roots_do_not_give_the_same_names_the_same_uids(tmp_path):
+    a = UidMap(str(tmp_path / "a.sqlite"), UID_FIRST, UID_LAST)
+    b = UidMap(str(tmp_path / "b.sqlite"), UID_FIRST, UID_LAST)
+    names = ["alice", "bob", "carol"]
+    assert [a.uid_for(n) for n in names] != [b.uid_for(n) for n in names]
+
+
 def test_uids_stay_in_the_reserved_range_inside_a_container_idmap():
     assert 1000 < UID_FIRST <= UID_LAST <= 65535
 

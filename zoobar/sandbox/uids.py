@@ -3,7 +3,7 @@
 A uid is never derived from the name alone (two names could hash alike):
 the first time an owner runs, a uid is *assigned* in a transaction of a small
 SQLite file that only the profile service can read, whose `uid` column is
-UNIQUE. The hash of the name only chooses where the search for a free uid
+UNIQUE. The (salted) hash of the name only chooses where the search for a free uid
 starts (so that assignments spread over the range); the database guarantees
 that no two names ever hold the same uid, and a name keeps its uid forever.
 
@@ -33,9 +33,18 @@ class UidMap:
         if not 0 < first <= last:
             raise ValueError(f"bad uid range {first}-{last}")
         self.path, self.first, self.last = path, first, last
-        with self._connect() as db:
+        db = self._connect()
+        try:
             db.execute("CREATE TABLE IF NOT EXISTS owner ("
                        " name BLOB PRIMARY KEY, uid INTEGER NOT NULL UNIQUE)")
+            # A random salt per map: two sandbox roots on one host (tests, or
+            # several sites) do not hand one name the same uid.
+            db.execute("CREATE TABLE IF NOT EXISTS salt (id INTEGER PRIMARY KEY CHECK (id = 0),"
+                       " value BLOB NOT NULL)")
+            db.execute("INSERT OR IGNORE INTO salt VALUES (0, ?)", (os.urandom(16),))
+            self.salt = db.execute("SELECT value FROM salt").fetchone()[0]
+        finally:
+            db.close()
         os.chmod(path, 0o600)
 
     def _connect(self) -> sqlite3.Connection:
@@ -60,7 +69,7 @@ class UidMap:
                 db.execute("COMMIT")
                 return row[0], False
             size = self.last - self.first + 1
-            start = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % size
+            start = int.from_bytes(hashlib.sha256(self.salt + key).digest()[:8], "big") % size
             taken = {u for (u,) in db.execute(
                 "SELECT uid FROM owner WHERE uid BETWEEN ? AND ?", (self.first, self.last))}
             for step in range(size):
