@@ -5,7 +5,7 @@ HOST_LOCK     := flock /run/zoolab-host.lock
 GRADE_ARGS    ?=
 MOLECULE_LOG  := artifacts/molecule
 
-.PHONY: diagram test-docs check test-e2e molecule test-molecule test-fleet
+.PHONY: diagram test-docs lint-molecule check test-e2e molecule test-molecule test-fleet
 
 # docs/reachability.{dot,svg} from the service table (Graphviz from Debian).
 diagram:
@@ -15,6 +15,11 @@ diagram:
 test-docs:
 	$(PYTHON) tools/diagram.py --check
 	$(PYTEST) -q tests/e2e/test_diagram.py
+
+# The scenarios' YAML and their filter plugin.
+lint-molecule:
+	yamllint -s molecule
+	$(VENV)/bin/ruff check molecule
 
 # Grade the deployed site course-style (GRADE_ARGS='--only firewall', '--local ...').
 check:
@@ -33,4 +38,4 @@ molecule test-molecule:
 test-fleet:
 	$(HOST_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-TEST_TARGETS += test-docs test-e2e
+TEST_TARGETS += lint-molecule test-docs test-e2e

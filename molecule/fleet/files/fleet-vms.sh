@@ -19,16 +19,27 @@ BRIDGE=${ZOOLAB_FLEET_BRIDGE:-zlfleet0}
 GATEWAY=${ZOOLAB_FLEET_GATEWAY:-10.2.0.1}
 HOST_BASE=${ZOOLAB_BASE_DIR:-/var/lib/zoolab/base}
 KEY=$STATE/id_ed25519
-PACKAGES=lxc,python3-lxc,python3,uidmap,debootstrap,iptables,iproute2,rsync,python3-pip,gcc,make,libc6-dev,iputils-ping,tini,procps,curl,ca-certificates,openssh-server
+PACKAGES=lxc,python3-lxc,python3,uidmap,debootstrap,iptables,iproute2,rsync,python3-pip,gcc,make,libc6-dev,iputils-ping,tini,procps,curl,ca-certificates,openssh-server,python3-apt
 
 log() { echo "fleet: $*" >&2; }
 
 mirror() { awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources; }
 
+# apt in the image, from the host (chroot shares the host's network); the
+# image keeps an empty resolv.conf so that nothing inside a VM resolves out.
+image_apt() {
+    cp /etc/resolv.conf "$1/etc/resolv.conf"
+    chroot "$1" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive chroot "$1" apt-get install -y -qq --no-install-recommends \
+        ${PACKAGES//,/ } >/dev/null 2>&1
+    : > "$1/etc/resolv.conf"
+}
+
 build_image() {
     if [ -e "$IMAGE/.complete" ]; then
-        # keep the package lists fresh so the host role's apt task needs no network
-        chroot "$IMAGE" apt-get update -qq || log "apt lists of the VM image not refreshed"
+        # keep the package lists fresh (the host role's apt task then needs no
+        # network) and the package set complete; no VM runs on it now
+        image_apt "$IMAGE"
         return
     fi
     local build=$IMAGE.build
@@ -41,10 +52,7 @@ build_image() {
     rm -f "$build/etc/apt/sources.list"
     printf '#!/bin/sh\nexit 101\n' > "$build/usr/sbin/policy-rc.d"
     chmod 0755 "$build/usr/sbin/policy-rc.d"
-    chroot "$build" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive chroot "$build" apt-get install -y -qq --no-install-recommends \
-        ${PACKAGES//,/ } >/dev/null
-    : > "$build/etc/resolv.conf"   # nothing inside resolves names out
+    image_apt "$build"
     cat > "$build/usr/local/sbin/vm-init" <<'INIT'
 #!/bin/sh
 # PID 1 of a simulated course VM: reap orphans (tini -s), serve SSH.
@@ -117,6 +125,9 @@ wait_ssh() {
 }
 
 create() {
+    local running
+    running=$(lxc-ls --running --filter '^zlvm' 2>/dev/null || true)
+    [ -z "$running" ] || { log "destroy the running VMs first: $running"; exit 1; }
     ls "$HOST_BASE"/*/complete >/dev/null 2>&1 || {
         log "no finished base image under $HOST_BASE: converge the site on this host first" \
             "(make up or make test-molecule keeps it)"; exit 1; }
