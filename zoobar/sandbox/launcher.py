@@ -270,7 +270,7 @@ def read_all(fd):
     return b"".join(chunks)
 
 
-def supervise(cfg_fd, api_fd, status_fd, filt):
+def supervise(cfg_fd, api_fd, status_fd):
     """One run (in a fresh child of the zygote, stdout/stderr = the output pipe)."""
     cfg = json.loads(read_all(cfg_fd))
     cfg["api_fd"] = api_fd
@@ -295,12 +295,13 @@ def supervise(cfg_fd, api_fd, status_fd, filt):
     _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
     copy_tree(real, work, uid)                  # what already exists (usr) is skipped
 
+    filt = build_filter() if cfg.get("seccomp", True) else None
     pid = os.fork()
     if pid == 0:
         os.close(real)
         os.close(work)
         os.close(status_fd)
-        run_profile(cfg, filt if cfg.get("seccomp", True) else None)
+        run_profile(cfg, filt)
     # The supervisor keeps no copy of the profile's output or API channel, so
     # the service sees end-of-output exactly when the profile is gone.
     os.close(cfg["api_fd"])
@@ -327,7 +328,6 @@ def zygote(control_fd):
     Forking this single-threaded, already-initialised interpreter instead of
     starting one per run saves most of a run's CPU time."""
     import socket
-    filt = build_filter()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)       # supervisors reap themselves
     control = socket.socket(fileno=control_fd)
     while True:
@@ -354,7 +354,7 @@ def zygote(control_fd):
             os.dup2(out_fd, 2)
             os.close(out_fd)
             try:
-                supervise(cfg_fd, api_fd, status_fd, filt)
+                supervise(cfg_fd, api_fd, status_fd)
             except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
                 msg = json.dumps({"status": "error", "detail": f"sandbox failed: {e}"}).encode()
                 try:
