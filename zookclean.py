@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Remove what zoolab made on this machine (or one service's container and data).
 
-    ./zookclean.py [service] [ansible-playbook options]
+    ./zookclean.py [service] [-- ansible-playbook options]
 
 A thin wrapper over playbooks/clean.yml (see zookld.py).
 """

@@ -91,11 +91,15 @@ def run_playbook(playbook: str, extra_vars: dict[str, str] | None = None,
 
 
 def service_args(description: str, argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=description)
+    """`[service] [-- ansible-playbook options]`: what follows `--` goes to ansible-playbook."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ours, passed = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    ap = argparse.ArgumentParser(description=description,
+                                 epilog="options after -- go to ansible-playbook (e.g. -- --check --diff)")
     ap.add_argument("service", nargs="?", default="", help="one service (default: all)")
-    ap.add_argument("ansible_args", nargs=argparse.REMAINDER,
-                    help="passed to ansible-playbook (e.g. --check --diff, -i inventory/fleet.yml)")
-    return ap.parse_args(argv)
+    opts = ap.parse_args(ours)
+    opts.ansible_args = passed
+    return opts
 
 
 def main(argv: list[str] | None = None) -> int:

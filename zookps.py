@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Show the zoolab containers: state, address, bridge, supervised process, uptime.
 
-    ./zookps.py [service] [ansible-playbook options]
+    ./zookps.py [service] [-- ansible-playbook options]
 
 A thin wrapper over playbooks/status.yml (see zookld.py).
 """

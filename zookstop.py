@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stop the zoolab containers (or one); their data stays.
 
-    ./zookstop.py [service] [ansible-playbook options]
+    ./zookstop.py [service] [-- ansible-playbook options]
 
 A thin wrapper over playbooks/stop.yml (see zookld.py).
 """

@@ -1,5 +1,5 @@
-"""The course-style wrappers take the host lock, unless a parent process
-(`flock /run/zoolab-host.lock make up`) already holds it."""
+"""The course-style wrappers (zookld.py and friends): their arguments, and the host lock,
+which they take unless a parent process (`flock /run/zoolab-host.lock make up`) holds it."""
 
 from __future__ import annotations
 
@@ -40,3 +40,15 @@ def test_lock_held_by_an_unrelated_process_is_not_ours(tmp_path):
 
 def test_no_lock_file_means_not_held(tmp_path):
     assert probe(tmp_path / "absent.lock") == "False"
+
+
+def test_wrapper_arguments_after_double_dash_go_to_ansible_playbook():
+    opts = zookld.service_args("test", ["auth", "--", "--check", "--diff"])
+    assert opts.service == "auth"
+    assert opts.ansible_args == ["--check", "--diff"]
+
+
+def test_wrapper_without_service_acts_on_all():
+    opts = zookld.service_args("test", ["--", "-i", "inventory/course.yml"])
+    assert opts.service == ""
+    assert opts.ansible_args == ["-i", "inventory/course.yml"]
