@@ -134,7 +134,7 @@ void ev_handoff(struct ev_conn *cl, int resume)
         ev_error(cl, HTTP_E_UNAVAILABLE);
 }
 
-static void on_client(struct ev_conn *cl);
+static void on_client(struct ev_conn *cl, int readable);
 
 void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_t bn, int keep)
 {
@@ -171,12 +171,17 @@ void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_
     cl->again = 1; /* the caller looks for a pipelined request (a loop, not recursion) */
 }
 
-/* Client data: read what is there; hand over complete heads while the
- * server answers them at once. */
-static void on_client(struct ev_conn *cl)
+/* Client data: read what is there (if an event said so); hand over
+ * complete heads while the server answers them at once. Data that arrives
+ * meanwhile is a new event, so after an answer only the buffer is looked at. */
+static void on_client(struct ev_conn *cl, int readable)
 {
     for (;;) {
-        int eof = net_drain(cl->c.fd, cl->c.buf, &cl->c.len, cl->c.cap);
+        int r = readable || cl->readable ? net_drain(cl->c.fd, cl->c.buf, &cl->c.len, cl->c.cap)
+                                         : 0;
+        int eof = r == 1;
+        readable = 0;
+        cl->readable = r == 2; /* stopped by a full buffer: read on after the next answer */
         if (cl->c.len > 0 && !cl->started) {
             cl->started = 1;
             cl->deadline = now_ms() + lim->head_timeout_ms;
@@ -281,11 +286,13 @@ static void *worker_loop(void *arg)
                 cl->again = 0;
                 ops->aux(cl);
                 if (cl->again)
-                    on_client(cl);
-            } else if (!(tag & AUX_TAG) && st == EV_HEAD)
-                on_client(cl);
-            /* anything else is stale, or client data while an aux wait is
-             * on: it is read once the reply has gone out */
+                    on_client(cl, cl->readable);
+            } else if (!(tag & AUX_TAG) && st == EV_HEAD) {
+                on_client(cl, 1);
+            } else if (!(tag & AUX_TAG) && st == EV_AUX) {
+                cl->readable = 1; /* read once the reply has gone out */
+            }
+            /* anything else is stale */
         }
         if (n == 0 || now_ms() - last_sweep >= 100) {
             sweep(w);

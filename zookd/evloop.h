@@ -36,6 +36,7 @@ struct ev_conn {
     size_t npending;
     int pending_keep;
     int again;           /* ev_reply finished a request: look for the next */
+    int readable;        /* client data arrived while an aux wait was on */
     struct ev_worker *w;
     struct ev_conn *prev, *next;
 };

@@ -182,9 +182,12 @@ int net_write_all(int fd, const void *buf, size_t n, int flags)
 int net_drain(int fd, char *buf, size_t *len, size_t cap)
 {
     while (*len < cap) {
-        ssize_t r = recv(fd, buf + *len, cap - *len, MSG_DONTWAIT);
+        size_t want = cap - *len;
+        ssize_t r = recv(fd, buf + *len, want, MSG_DONTWAIT);
         if (r > 0) {
             *len += (size_t)r;
+            if ((size_t)r < want)
+                return 0; /* a short read took all there was; more data means a new event */
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -193,7 +196,7 @@ int net_drain(int fd, char *buf, size_t *len, size_t cap)
             return 0;
         return 1;
     }
-    return 0;
+    return 2;
 }
 
 int net_write2(int fd, const void *a, size_t an, const void *b, size_t bn)

@@ -40,7 +40,10 @@ void net_set_recv_timeout(int fd, int ms);
 /* send everything (MSG_NOSIGNAL); 0 or -1. flags may add MSG_MORE. */
 int net_write_all(int fd, const void *buf, size_t n, int flags);
 /* Read without blocking into buf[*len, cap) until the socket has nothing
- * more (or buf is full). Returns 1 if the peer closed or failed, else 0. */
+ * more (or buf is full). Returns 1 if the peer closed or failed, 2 if buf
+ * filled up (there may be more to read), else 0.
+ * A short read ends it: with edge-triggered epoll, data arriving later is
+ * a new event. */
 int net_drain(int fd, char *buf, size_t *len, size_t cap);
 /* Send a then b, as one message when they fit; 0 or -1. */
 int net_write2(int fd, const void *a, size_t an, const void *b, size_t bn);

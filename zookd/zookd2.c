@@ -506,7 +506,7 @@ static void d2_request(struct ev_conn *cl)
 static void d2_aux(struct ev_conn *cl)
 {
     struct d2conn *d = (struct d2conn *)cl;
-    int eof = net_drain(cl->aux_fd, d->rb, &d->rlen, RELAY_BUF);
+    int eof = net_drain(cl->aux_fd, d->rb, &d->rlen, RELAY_BUF) == 1;
     if (eof && d->rlen == 0) {
         close(ev_end_aux(cl)); /* the kept connection had been closed: retry fresh */
         ev_handoff(cl, EV_RESUME_REQUEST);
