@@ -14,9 +14,11 @@ the home page, log out and back in. Every response is recorded. At the end:
      supervisor's processes and the front end's gunicorn workers.
 
 By default it runs against a local stack of its own (tests/stack.py, every
-section, the sandbox included: needs root):
+section, the sandbox included: needs root), reading its databases and its
+supervisor; with ``--url`` against the deployed site, reading the users' pages
+and the service processes the host sees in /proc:
 
-    python -m tests.soak.soak [--users 50] [--seconds 60]
+    python -m tests.soak.soak [--users 50] [--seconds 60] [--url http://127.0.0.1:8888]
 
 The pytest test (tests/soak/test_soak.py, ``make test-soak``) is the short version.
 """
@@ -49,6 +51,9 @@ INITIAL = 10
 HELLO = (ROOT / "profiles" / "hello-user.py").read_text()
 SENT = re.compile(r"Sent (\d+) zoobars to ([^<.]+)\.")
 REQUEST_TIMEOUT = 30
+# Registration hashes every sweetword with full-strength PBKDF2 on a deployed site
+# (seconds of CPU each): users sign up a few at a time, then the mix starts.
+SIGN_UPS_AT_ONCE = 2
 # (weight, action) of the mix
 MIX = (("view_user", 45), ("transfer", 30), ("home", 15), ("relogin", 5), ("view_self", 5))
 
@@ -142,16 +147,21 @@ class VirtualUser:
             time.sleep(self.rng.uniform(0, 0.05))
 
 
-def run_load(base: str, users: int, seconds: float, seed: int = 1) -> tuple[Tally, list[str]]:
+def run_load(base: str, users: int, seconds: float,
+             seed: int = 1) -> tuple[Tally, list[str], list[VirtualUser]]:
     """Register ``users`` users (every other one with a hello-user profile), then let
-    them loose for ``seconds``; what they saw and their names."""
+    them loose for ``seconds``; what they saw, their names and the users themselves."""
     tag = uuid.uuid4().hex[:6]
     names = [f"soak{tag}u{i}" for i in range(users)]
     tally = Tally()
     vus = [VirtualUser(base, n, names, tally, 0, seed + i) for i, n in enumerate(names)]
 
+    signing_up = threading.Semaphore(SIGN_UPS_AT_ONCE)
+
     def sign_up(vu: VirtualUser) -> None:
-        if vu.login(register=True) and names.index(vu.name) % 2 == 0:
+        with signing_up:
+            registered = vu.login(register=True)
+        if registered and names.index(vu.name) % 2 == 0:
             vu.request("profile", "POST", "", data={"profile_update": HELLO,
                                                     "profile_submit": "Save"})
 
@@ -168,19 +178,92 @@ def run_load(base: str, users: int, seconds: float, seed: int = 1) -> tuple[Tall
         t.start()
     for t in threads:
         t.join()
-    return tally, names
+    return tally, names, vus
 
 
-# -- invariants on a local stack --------------------------------------------------
+# -- what the invariants read: a local stack, or the deployed site -------------------
 
-def service_pids(stack: Stack) -> dict[str, object]:
-    """Each section's process id, and the front end's gunicorn workers."""
-    pids: dict[str, object] = {}
-    for name, child in stack.sup.children.items():
-        pids[name] = child.proc.pid if child.proc else None
-        if name == "dynamic" and child.proc:
-            pids["dynamic workers"] = sorted(_children(child.proc.pid))
-    return pids
+class LocalSite:
+    """A stack of our own: its databases and its supervisor's processes."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.base = stack.base
+
+    def balances(self, names: list[str]) -> tuple[int, int]:
+        """(accounts, zoobars) among ``names``."""
+        marks = ",".join("?" * len(names))
+        count, total = self.stack.query("bank", f"SELECT count(*), sum(zoobars) FROM bank "
+                                                f"WHERE username IN ({marks})", tuple(names))[0]
+        return count, total or 0
+
+    def transfers(self, names: list[str]) -> collections.Counter:
+        """The logged (sender, recipient, amount) of transfers sent by ``names``."""
+        marks = ",".join("?" * len(names))
+        return collections.Counter(self.stack.query(
+            "transfer", f"SELECT sender, recipient, amount FROM transfer "
+                        f"WHERE sender IN ({marks})", tuple(names)))
+
+    def processes(self) -> dict[str, object]:
+        """Each section's process id (and restarts), and the front end's gunicorn workers."""
+        pids: dict[str, object] = {}
+        for name, child in self.stack.sup.children.items():
+            pids[name] = (child.proc.pid if child.proc else None, child.restarts)
+            if name == "dynamic" and child.proc:
+                pids["dynamic workers"] = sorted(_children(child.proc.pid))
+        return pids
+
+
+ZOOBARS = re.compile(r'<span id="zoobars" class="(-?\d+)">')
+LOG_ROW = re.compile(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>(\d+)</td></tr>")
+DEPLOYED_MARK = "/home/student/zook.conf"
+LOG_LIMIT = 1000          # the bank's get_log returns at most this many rows
+
+
+class DeployedSite:
+    """The provisioned site, read like a visitor reads it (users pages), and its
+    service processes as the host sees them (/proc: no container is touched)."""
+
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        self._pages: dict[str, str] = {}
+
+    def _page(self, viewer: VirtualUser, name: str) -> str:
+        r = viewer.web.get(viewer.url(f"users?user={name}"), timeout=REQUEST_TIMEOUT)
+        r.raise_for_status()
+        return r.text
+
+    def read(self, viewer: VirtualUser, names: list[str]) -> None:
+        self._pages = {name: self._page(viewer, name) for name in names}
+
+    def balances(self, names: list[str]) -> tuple[int, int]:
+        found = [ZOOBARS.search(self._pages[n]) for n in names]
+        return sum(1 for m in found if m), sum(int(m.group(1)) for m in found if m)
+
+    def transfers(self, names: list[str]) -> collections.Counter:
+        logged = collections.Counter()
+        for name in names:
+            rows = LOG_ROW.findall(self._pages[name])
+            if len(rows) >= LOG_LIMIT:
+                raise RuntimeError(f"{name}'s log is cut at {LOG_LIMIT} rows: run a shorter soak")
+            logged.update((s, r, int(a)) for s, r, a in rows if s == name)
+        return logged
+
+    def processes(self) -> dict[str, object]:
+        """(pid, start time) of every process of the deployed services."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                start = (entry / "stat").read_text().rsplit(")", 1)[1].split()[19]
+            except OSError:
+                continue
+            text = " ".join(a.decode(errors="replace") for a in argv if a)
+            if DEPLOYED_MARK in text or ("gunicorn" in text and "--bind 10.1." in text):
+                found[f"{entry.name} {text[-60:]}"] = start
+        return found
 
 
 def _children(pid: int) -> list[int]:
@@ -190,32 +273,24 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def check_invariants(stack: Stack, tally: Tally, names: list[str],
-                     pids_before: dict) -> list[str]:
+def check_invariants(site, tally: Tally, names: list[str], before: dict) -> list[str]:
     """What is wrong with the site after the load (empty: all invariants hold)."""
     problems = []
     if tally.server_errors():
         problems.append(f"{tally.server_errors()} 5xx responses")
     if tally.failures:
         problems.append(f"{len(tally.failures)} failed requests, e.g. {tally.failures[:3]}")
-    marks = ",".join("?" * len(names))
-    balances = stack.query("bank", f"SELECT count(*), sum(zoobars) FROM bank "
-                                   f"WHERE username IN ({marks})", tuple(names))[0]
-    if balances != (len(names), INITIAL * len(names)):
-        problems.append(f"{balances[0]} accounts hold {balances[1]} zoobars; expected "
+    count, total = site.balances(names)
+    if (count, total) != (len(names), INITIAL * len(names)):
+        problems.append(f"{count} accounts hold {total} zoobars; expected "
                         f"{len(names)} holding {INITIAL * len(names)}")
-    logged = collections.Counter(stack.query(
-        "transfer", f"SELECT sender, recipient, amount FROM transfer WHERE sender IN ({marks})",
-        tuple(names)))
+    logged = site.transfers(names)
     if logged != tally.transfers:
         problems.append(f"transfer log differs from the successful transfers: "
                         f"only logged {dict(logged - tally.transfers)}, "
                         f"only reported {dict(tally.transfers - logged)}")
-    restarts = {n: c.restarts for n, c in stack.sup.children.items() if c.restarts}
-    if restarts:
-        problems.append(f"services restarted: {restarts}")
-    after = service_pids(stack)
-    changed = {k: (v, after.get(k)) for k, v in pids_before.items() if v != after.get(k)}
+    after = site.processes()
+    changed = {k: (v, after.get(k)) for k, v in before.items() if v != after.get(k)}
     if changed:
         problems.append(f"service processes changed (before, after): {changed}")
     return problems
@@ -229,22 +304,34 @@ def summary(tally: Tally, seconds: float) -> str:
             f"(insufficient funds)")
 
 
-def soak(users: int, seconds: float, tmp: Path) -> tuple[list[str], str]:
+def soak(users: int, seconds: float, tmp: Path, url: str | None = None
+         ) -> tuple[list[str], str]:
+    if url:
+        site = DeployedSite(url)
+        before = site.processes()
+        if not before:
+            return [f"no deployed service processes ({DEPLOYED_MARK}) on this host"], ""
+        tally, names, vus = run_load(site.base, users, seconds)
+        site.read(vus[0], names)
+        return check_invariants(site, tally, names, before), summary(tally, seconds)
     with running_stack(tmp) as stack:
-        before = service_pids(stack)
-        tally, names = run_load(stack.base, users, seconds)
-        problems = check_invariants(stack, tally, names, before)
-        return problems, summary(tally, seconds)
+        site = LocalSite(stack)
+        before = site.processes()
+        tally, names, _ = run_load(stack.base, users, seconds)
+        return check_invariants(site, tally, names, before), summary(tally, seconds)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--url", help="the deployed site (e.g. http://127.0.0.1:8888) instead of "
+                                  "a local stack of our own")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        problems, text = soak(args.users, args.seconds, Path(tmp))
-    print(f"soak: {args.users} users, {args.seconds:.0f} s: {text}")
+        problems, text = soak(args.users, args.seconds, Path(tmp), args.url)
+    where = args.url or "a local stack"
+    print(f"soak: {args.users} users, {args.seconds:.0f} s against {where}: {text}")
     for p in problems:
         print(f"soak: FAILED: {p}")
     if not problems:

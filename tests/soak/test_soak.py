@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.soak.soak import check_invariants, run_load, service_pids, summary  # noqa: E402
+from tests.soak.soak import LocalSite, check_invariants, run_load, summary  # noqa: E402
 from tests.stack import running_stack  # noqa: E402
 
 USERS = int(os.environ.get("SOAK_USERS", "12"))
@@ -24,12 +24,13 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="profile views need th
 
 @pytest.fixture(scope="module")
 def soaked(tmp_path_factory):
-    """A stack that has just been under load: (stack, tally, names, pids before)."""
+    """A stack that has just been under load: (site, tally, names, processes before)."""
     with running_stack(tmp_path_factory.mktemp("soak")) as stack:
-        before = service_pids(stack)
-        tally, names = run_load(stack.base, USERS, SECONDS)
+        site = LocalSite(stack)
+        before = site.processes()
+        tally, names, _ = run_load(stack.base, USERS, SECONDS)
         print(summary(tally, SECONDS))
-        yield stack, tally, names, before
+        yield site, tally, names, before
 
 
 def test_load_exercised_every_part_of_the_mix(soaked):
@@ -40,32 +41,33 @@ def test_load_exercised_every_part_of_the_mix(soaked):
 
 
 def test_every_invariant_holds_after_the_load(soaked):
-    stack, tally, names, before = soaked
-    assert check_invariants(stack, tally, names, before) == []
+    site, tally, names, before = soaked
+    assert check_invariants(site, tally, names, before) == []
 
 
 # The checker itself: each invariant, broken on purpose, is reported.
 
 def test_a_minted_zoobar_is_reported(soaked):
-    stack, tally, names, before = soaked
-    stack.query("bank", "UPDATE bank SET zoobars = zoobars + 1 WHERE username = ?", (names[0],))
+    site, tally, names, before = soaked
+    site.stack.query("bank", "UPDATE bank SET zoobars = zoobars + 1 WHERE username = ?",
+                     (names[0],))
     try:
-        problems = check_invariants(stack, tally, names, before)
+        problems = check_invariants(site, tally, names, before)
     finally:
-        stack.query("bank", "UPDATE bank SET zoobars = zoobars - 1 WHERE username = ?",
+        site.stack.query("bank", "UPDATE bank SET zoobars = zoobars - 1 WHERE username = ?",
                     (names[0],))
     assert any("zoobars; expected" in p for p in problems), problems
 
 
 def test_a_transfer_missing_from_the_log_is_reported(soaked):
-    stack, tally, names, before = soaked
+    site, tally, names, before = soaked
     claimed = copy.copy(tally)
     claimed.transfers = tally.transfers + collections.Counter({(names[0], names[1], 1): 1})
-    problems = check_invariants(stack, claimed, names, before)
+    problems = check_invariants(site, claimed, names, before)
     assert any("transfer log differs" in p for p in problems), problems
 
 
 def test_a_replaced_service_process_is_reported(soaked):
-    stack, tally, names, before = soaked
-    problems = check_invariants(stack, tally, names, {**before, "bank": -1})
+    site, tally, names, before = soaked
+    problems = check_invariants(site, tally, names, {**before, "bank": (-1, 0)})
     assert any("service processes changed" in p for p in problems), problems
