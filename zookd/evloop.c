@@ -213,7 +213,9 @@ static void on_accept(struct ev_worker *w)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            return; /* EAGAIN, or out of descriptors: again on the next event */
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                usleep(10000); /* out of descriptors or memory: do not spin on it */
+            return;
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,6 +348,13 @@ const struct conf_section *service_start(int argc, char **argv, struct conf *con
         exit(2);
     }
     signal(SIGPIPE, SIG_IGN);
+    /* two descriptors per client (client and service) and a few per CGI
+     * run: take the hard limit, not the 1024 of a login shell */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     limits_from_env(l);
     conf_load(argv[1], conf);
     return conf_need_section(conf, argv[2]);

@@ -211,3 +211,17 @@ def test_body_over_the_limit_is_413(site, cgi_root):
     assert get(site.addr("dynamic"), "/cgi/env.cgi", method="POST", body=b"x" * 101).status == 413
     assert json.loads(get(site.addr("dynamic"), "/cgi/env.cgi", method="POST",
                           body=b"x" * 100).body)["stdin"] == "x" * 100
+
+
+def test_through_zookd2_remote_addr_is_the_real_client(cgi):
+    cgi.section("main", 0, cmd="zookd2", http_svcs="dynamic")
+    cgi.start("zookd2", "main")
+    client_ip = cgi.host(7).rsplit(".", 1)[0] + ".9"
+    with socket.create_connection(cgi.addr("main"), timeout=10,
+                                  source_address=(client_ip, 0)) as s:
+        s.sendall(b"GET /cgi/env.cgi/x?y=1 HTTP/1.1\r\nHost: zoo:8080\r\n"
+                  b"X-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n")
+        r, _ = parse_response(read_until_close(s))
+    env = json.loads(r.body)["env"]
+    assert env["REMOTE_ADDR"] == client_ip
+    assert env["PATH_INFO"] == "/x" and env["QUERY_STRING"] == "y=1"

@@ -432,3 +432,20 @@ def test_thousands_of_pipelined_requests_straight_to_zookfs(fs_site):
             raw += chunk
         sender.join()
     assert raw.count(b"HTTP/1.1 200 OK\r\n") == n
+
+
+def test_connections_beyond_the_limit_get_503_and_others_carry_on(site, docroot):
+    site.section("static", 2, cmd="zookfs", dir=docroot, url="/zoobar/media/.*")
+    site.section("main", 0, cmd="zookd2", http_svcs="static")
+    site.start("zookfs", "static")
+    site.start("zookd2", "main", env={"ZOOK_MAX_CONNS": "5"})
+    time.sleep(0.3)  # the start-up probe's connection is freed by the next sweep (100 ms)
+    held = [socket.create_connection(site.addr("main"), timeout=10) for _ in range(5)]
+    time.sleep(0.2)
+    assert exchange(site.addr("main"), b"GET /zoobar/media/notes.txt HTTP/1.1\r\n\r\n").status == 503
+    held[0].sendall(b"GET /zoobar/media/notes.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert parse_response(read_until_close(held[0]))[0].status == 200
+    for s in held:
+        s.close()
+    time.sleep(0.3)
+    assert get(site.addr("main"), "/zoobar/media/notes.txt").status == 200
