@@ -197,14 +197,16 @@ SITE_SECTIONS = ["main", "dynamic", "static", "auth", "bank", "profilestore", "h
 
 
 @contextlib.contextmanager
-def stack_and_monolith(tmp: Path, sections: list[str] | None = None
-                       ) -> Iterator[tuple[object, str, Path]]:
-    """A local privilege-separated stack (tests/stack.py) and the monolith next to it,
-    on the stack's loopback block; yields (stack, monolith base URL, monolith data dir)."""
+def stack_and_monolith(tmp: Path, sections: list[str] | None = None,
+                       frontend: str | None = None) -> Iterator[tuple[object, str, Path]]:
+    """A local privilege-separated stack (tests/stack.py; ``frontend`` "cgi" or
+    "gunicorn", default the site's) and the monolith next to it, on the stack's
+    loopback block; yields (stack, monolith base URL, monolith data dir)."""
     from tests.stack import TEST_ENV, running_stack
     from tools.zooklocal import local_env
 
-    with running_stack(tmp / "stack", sections=sections or SITE_SECTIONS) as stack:
+    with running_stack(tmp / "stack", sections=sections or SITE_SECTIONS,
+                       frontend=frontend) as stack:
         mono_dir = tmp / "mono"
         env = local_env(stack.conf_path, mono_dir, TEST_ENV)
         with monolith(mono_dir, f"127.{stack.net}.100.4", 8081, env) as mono:
