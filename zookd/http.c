@@ -523,6 +523,75 @@ struct http_span http_query(struct http_span target)
     return s;
 }
 
+enum http_err http_parse_cgi(const char *o, size_t n, struct http_cgi *c)
+{
+    int has_type = 0, has_location = 0;
+    size_t pos = 0;
+    c->status = 0;
+    c->reason.p = o;
+    c->reason.n = 0;
+    c->nheaders = 0;
+    for (;;) {
+        size_t room = HTTP_MAX_HEADER_BYTES > pos ? HTTP_MAX_HEADER_BYTES - pos : 0;
+        const char *nl = memchr(o + pos, '\n', n - pos < room ? n - pos : room);
+        if (!nl)
+            return HTTP_E_INTERNAL; /* no end of the header within the limit */
+        const char *line = o + pos;
+        size_t ll = (size_t)(nl - line);
+        pos += ll + 1;
+        if (ll && line[ll - 1] == '\r')
+            ll--;
+        if (ll == 0)
+            break;
+        const char *colon = memchr(line, ':', ll);
+        if (!colon || colon == line)
+            return HTTP_E_INTERNAL;
+        struct http_span name = {line, (size_t)(colon - line)};
+        for (size_t i = 0; i < name.n; i++)
+            if (!is_tchar((unsigned char)name.p[i]))
+                return HTTP_E_INTERNAL;
+        const char *v = colon + 1, *ve = line + ll;
+        for (const char *p = v; p < ve; p++)
+            if (!is_value_char((unsigned char)*p))
+                return HTTP_E_INTERNAL;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        if (http_name_is(name, "status")) {
+            int64_t code = ve - v >= 3 ? http_parse_uint(v, 3) : -1;
+            if (code < 100 || code > 599 || (ve - v > 3 && v[3] != ' '))
+                return HTTP_E_INTERNAL;
+            c->status = (int)code;
+            const char *r = v + 3;
+            while (r < ve && *r == ' ')
+                r++;
+            c->reason.p = r;
+            c->reason.n = (size_t)(ve - r);
+            continue;
+        }
+        if (http_name_is(name, "content-length") || http_name_is(name, "connection") ||
+            http_name_is(name, "transfer-encoding") || http_name_is(name, "keep-alive"))
+            continue; /* the server frames the answer */
+        if (c->nheaders == HTTP_MAX_HEADERS)
+            return HTTP_E_INTERNAL;
+        has_type |= http_name_is(name, "content-type");
+        has_location |= http_name_is(name, "location");
+        struct http_header *h = &c->headers[c->nheaders++];
+        h->name = name;
+        h->value.p = v;
+        h->value.n = (size_t)(ve - v);
+        h->line.p = line;
+        h->line.n = ll;
+    }
+    if (!c->status && !has_type && !has_location)
+        return HTTP_E_INTERNAL;
+    if (!c->status)
+        c->status = has_location ? 302 : 200;
+    c->body = pos;
+    return HTTP_OK;
+}
+
 size_t http_error_response(char *out, size_t cap, int status)
 {
     const char *reason = http_reason(status);

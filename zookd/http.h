@@ -121,6 +121,21 @@ enum http_err http_decode_path(const char *target, size_t n, char *out, size_t c
 /* The query string (after '?', possibly empty) of a target. */
 struct http_span http_query(struct http_span target);
 
+/* A CGI script's response head (RFC 3875 section 6): header lines ending
+ * in LF or CRLF, up to an empty line, then the body. */
+struct http_cgi {
+    int status;              /* Status:, else 302 with a Location, else 200 */
+    struct http_span reason; /* from Status: (may be empty) */
+    size_t nheaders;         /* the others, minus the framing ones (Content-Length,
+                              * Connection, Transfer-Encoding, Keep-Alive) */
+    struct http_header headers[HTTP_MAX_HEADERS];
+    size_t body;             /* offset of the body in the output */
+};
+/* HTTP_OK, or HTTP_E_INTERNAL for output that is no CGI response (no
+ * empty line within the limit, a bad line, a bad Status, too many headers,
+ * none of Status, Content-Type and Location). */
+enum http_err http_parse_cgi(const char *o, size_t n, struct http_cgi *c);
+
 /* Write a complete error response (small HTML body, Connection: close) into
  * out; returns its length (truncated to cap, which 512 bytes always fits). */
 size_t http_error_response(char *out, size_t cap, int status);

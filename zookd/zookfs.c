@@ -607,87 +607,29 @@ static enum http_err run_cgi(const char *file, char **envp, const char *body, si
 /* Turn the script's output into an HTTP response and send it. */
 static enum http_err send_cgi_response(int fd, const char *o, size_t n, int is_head, int keep)
 {
-    /* header lines end with LF or CRLF; an empty line ends them */
-    char head[HTTP_MAX_HEAD + 256];
-    size_t hl = 0;
-    int status = 0, has_type = 0, has_location = 0;
-    char reason[128] = "";
-    size_t pos = 0;
-    /* room for the status line, which is written last, in front */
-    const size_t front = 160;
-    hl = front;
-    for (;;) {
-        const char *nl = memchr(o + pos, '\n', n - pos);
-        if (!nl || (size_t)(nl - o) > HTTP_MAX_HEADER_BYTES) {
-            fprintf(stderr, "zookfs: CGI output has no complete header\n");
-            return HTTP_E_INTERNAL;
-        }
-        size_t ll = (size_t)(nl - (o + pos));
-        const char *line = o + pos;
-        pos = (size_t)(nl - o) + 1;
-        if (ll && line[ll - 1] == '\r')
-            ll--;
-        if (ll == 0)
-            break;
-        const char *colon = memchr(line, ':', ll);
-        if (!colon || colon == line)
-            return HTTP_E_INTERNAL;
-        struct http_span name = {line, (size_t)(colon - line)};
-        for (size_t i = 0; i < name.n; i++)
-            if (name.p[i] <= 0x20 || name.p[i] >= 0x7f || name.p[i] == ':')
-                return HTTP_E_INTERNAL;
-        const char *v = colon + 1, *ve = line + ll;
-        while (v < ve && (*v == ' ' || *v == '\t'))
-            v++;
-        for (const char *c = v; c < ve; c++)
-            if ((unsigned char)*c < 0x20 && *c != '\t')
-                return HTTP_E_INTERNAL;
-        if (http_name_is(name, "status")) {
-            int64_t code = ve - v >= 3 ? http_parse_uint(v, 3) : -1;
-            if (code < 100 || code > 599 || (ve - v > 3 && v[3] != ' '))
-                return HTTP_E_INTERNAL;
-            status = (int)code;
-            const char *r = v + 3;
-            while (r < ve && *r == ' ')
-                r++;
-            snprintf(reason, sizeof reason, "%.*s", (int)(ve - r), r);
-            continue;
-        }
-        if (http_name_is(name, "content-length") || http_name_is(name, "connection") ||
-            http_name_is(name, "transfer-encoding") || http_name_is(name, "keep-alive"))
-            continue; /* framing is ours */
-        has_type |= http_name_is(name, "content-type");
-        has_location |= http_name_is(name, "location");
-        if (hl + ll + 2 > sizeof head - 128)
-            return HTTP_E_INTERNAL;
-        memcpy(head + hl, line, ll);
-        memcpy(head + hl + ll, "\r\n", 2);
-        hl += ll + 2;
-    }
-    if (!status && !has_type && !has_location) {
-        fprintf(stderr, "zookfs: CGI output has neither Status, Content-Type nor Location\n");
+    static __thread struct http_cgi cgi;
+    if (http_parse_cgi(o, n, &cgi) != HTTP_OK) {
+        fprintf(stderr, "zookfs: the script's output is not a CGI response\n");
         return HTTP_E_INTERNAL;
     }
-    if (!status)
-        status = has_location ? 302 : 200;
-    if (!reason[0])
-        snprintf(reason, sizeof reason, "%s", http_reason(status));
-    size_t blen = n - pos;
-    hl += (size_t)snprintf(head + hl, sizeof head - hl, "Content-Length: %zu\r\n%s\r\n", blen,
-                           keep ? "" : "Connection: close\r\n");
-    char sl[front];
-    int sn = snprintf(sl, sizeof sl, "HTTP/1.1 %d %s\r\n", status, reason);
-    if (sn < 0 || (size_t)sn >= front)
-        sn = snprintf(sl, sizeof sl, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
-    memcpy(head + front - (size_t)sn, sl, (size_t)sn);
-    const char *start = head + front - (size_t)sn;
-    size_t total = hl - (front - (size_t)sn);
-    int more = !is_head && blen > 0;
-    if (net_write_all(fd, start, total, more ? MSG_MORE : 0) < 0)
-        return HTTP_CLOSED;
-    if (more && net_write_all(fd, o + pos, blen, 0) < 0)
-        return HTTP_CLOSED;
-    return HTTP_OK;
+    char *head = malloc(HTTP_MAX_HEADER_BYTES + 512);
+    if (!head)
+        return HTTP_E_INTERNAL;
+    int hl = snprintf(head, 256, "HTTP/1.1 %d %.*s\r\n", cgi.status,
+                      cgi.reason.n && cgi.reason.n < 200 ? (int)cgi.reason.n : -1,
+                      cgi.reason.n && cgi.reason.n < 200 ? cgi.reason.p : http_reason(cgi.status));
+    size_t len = hl > 0 ? (size_t)hl : 0;
+    for (size_t i = 0; i < cgi.nheaders; i++) { /* they fit: the header limit bounds them */
+        memcpy(head + len, cgi.headers[i].line.p, cgi.headers[i].line.n);
+        memcpy(head + len + cgi.headers[i].line.n, "\r\n", 2);
+        len += cgi.headers[i].line.n + 2;
+    }
+    size_t blen = n - cgi.body;
+    len += (size_t)snprintf(head + len, 128, "Content-Length: %zu\r\n%s\r\n", blen,
+                            keep ? "" : "Connection: close\r\n");
+    int r = net_write2(fd, head, len, o + cgi.body, is_head ? 0 : blen);
+    free(head);
+    return r < 0 ? HTTP_CLOSED : HTTP_OK;
 }
 
 /* The exec path this URL path runs, with PATH_INFO; NULL if none. */

@@ -1,5 +1,5 @@
-/* libFuzzer target: request and response head parsers, body framing and
- * the chunked-body scanner, over arbitrary bytes. */
+/* libFuzzer target: request, response and CGI head parsers, body framing
+ * and the chunked-body scanner, over arbitrary bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +43,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         http_response_body(&h, 0, &b);
     }
     http_head_end(buf, size, size / 2);
+    /* a CGI script's output */
+    static struct http_cgi cgi;
+    if (http_parse_cgi(buf, size, &cgi) == HTTP_OK) {
+        if (cgi.body > size || cgi.status < 100 || cgi.status > 599 ||
+            cgi.nheaders > HTTP_MAX_HEADERS)
+            abort();
+        for (size_t i = 0; i < cgi.nheaders; i++)
+            if (cgi.headers[i].line.p < buf ||
+                cgi.headers[i].line.p + cgi.headers[i].line.n > buf + size ||
+                memchr(cgi.headers[i].line.p, '\n', cgi.headers[i].line.n))
+                abort();
+    }
     /* the chunked scanner, fed in two pieces */
     struct http_chunked c = {0};
     int done = 0;

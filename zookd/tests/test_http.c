@@ -232,6 +232,38 @@ static void long_paths_do_not_overflow(void)
     CHECK_STR(out, "/abcdef");
 }
 
+static void cgi_output_is_split_into_status_headers_and_body(void)
+{
+    static struct http_cgi c;
+    const char *o = "Status: 404 Nope\r\nContent-Type: text/plain\nContent-Length: 99\n"
+                    "Set-Cookie: a=1\n\nbody\n";
+    CHECK_EQ_INT(http_parse_cgi(o, strlen(o), &c), HTTP_OK);
+    CHECK_EQ_INT(c.status, 404);
+    CHECK_SPAN(c.reason, "Nope");
+    CHECK_EQ_INT(c.nheaders, 2); /* Content-Length is the server's business */
+    CHECK_SPAN(c.headers[0].line, "Content-Type: text/plain");
+    CHECK_SPAN(c.headers[1].value, "a=1");
+    CHECK_STR(o + c.body, "body\n");
+    o = "Location: /x\r\n\r\n";
+    CHECK_EQ_INT(http_parse_cgi(o, strlen(o), &c), HTTP_OK);
+    CHECK_EQ_INT(c.status, 302);
+    o = "Content-Type: text/html\n\n";
+    CHECK_EQ_INT(http_parse_cgi(o, strlen(o), &c), HTTP_OK);
+    CHECK_EQ_INT(c.status, 200);
+}
+
+static void bad_cgi_output_is_500(void)
+{
+    static struct http_cgi c;
+    const char *bad[] = {
+        "", "Content-Type: text/html\n", "no colon\n\n", "X-Only: 1\n\n",
+        "Status: 20\n\n", "Status: 999 Big\n\n", "Status: 200x\n\n",
+        "Bad Name: v\nContent-Type: a\n\n", "Content-Type: a\rb\n\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ_INT(http_parse_cgi(bad[i], strlen(bad[i]), &c), HTTP_E_INTERNAL);
+}
+
 static void error_responses_carry_status_and_close(void)
 {
     char buf[512];
@@ -261,6 +293,8 @@ int main(void)
         CASE(paths_are_decoded_and_normalised),
         CASE(path_escapes_are_refused),
         CASE(long_paths_do_not_overflow),
+        CASE(cgi_output_is_split_into_status_headers_and_body),
+        CASE(bad_cgi_output_is_500),
         CASE(error_responses_carry_status_and_close),
     };
     return check_run(cases, sizeof cases / sizeof cases[0]);
