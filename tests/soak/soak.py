@@ -312,7 +312,11 @@ def soak(users: int, seconds: float, tmp: Path, url: str | None = None
         if not before:
             return [f"no deployed service processes ({DEPLOYED_MARK}) on this host"], ""
         tally, names, vus = run_load(site.base, users, seconds)
-        site.read(vus[0], names)
+        try:
+            site.read(vus[0], names)
+        except requests.RequestException as err:
+            return [f"cannot read the users' pages after the load: {err}"], \
+                summary(tally, seconds)
         return check_invariants(site, tally, names, before), summary(tally, seconds)
     with running_stack(tmp) as stack:
         site = LocalSite(stack)
