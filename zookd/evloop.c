@@ -17,14 +17,18 @@
 struct ev_worker {
     int ep;
     int lfd;
-    struct ev_conn list; /* sentinel of this worker's connections */
+    struct ev_conn list;  /* sentinel of this worker's connections */
+    struct ev_aux *idle;  /* kept auxes nobody waits on */
+    size_t nidle;
+    struct ev_aux *dead;  /* freed after the current batch of events */
 };
+
+#define MAX_IDLE_AUX 256
+#define AUX_KEPT ((uintptr_t)2)
 
 static const struct ev_ops *ops;
 static const struct limits *lim;
 static atomic_int nconns;
-
-#define AUX_TAG ((uintptr_t)1)
 
 static void conn_drop(struct ev_conn *cl)
 {
@@ -39,11 +43,21 @@ static void conn_drop(struct ev_conn *cl)
     atomic_fetch_sub(&nconns, 1);
 }
 
+static void aux_bury(struct ev_worker *w, struct ev_aux *a)
+{
+    a->dead = 1;
+    a->owner = NULL;
+    a->next = w->dead;
+    w->dead = a;
+}
+
 void ev_close(struct ev_conn *cl)
 {
-    if (cl->aux_fd >= 0)
-        close(cl->aux_fd);
-    cl->aux_fd = -1;
+    if (cl->aux) {
+        close(cl->aux->fd);
+        aux_bury(cl->w, cl->aux);
+        cl->aux = NULL;
+    }
     if (cl->c.fd >= 0)
         close(cl->c.fd);
     cl->c.fd = -1;
@@ -68,21 +82,82 @@ static int watch(struct ev_worker *w, int fd, void *tagged)
     return epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int ev_wait_aux(struct ev_conn *cl, int fd, int timeout_ms, enum http_err on_timeout)
+struct ev_aux *ev_aux_take(struct ev_conn *cl, void *key)
 {
-    cl->aux_fd = fd;
+    struct ev_worker *w = cl->w;
+    for (struct ev_aux **p = &w->idle; *p; p = &(*p)->next) {
+        if ((*p)->key == key) {
+            struct ev_aux *a = *p;
+            *p = a->next;
+            w->nidle--;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+struct ev_aux *ev_aux_adopt(struct ev_conn *cl, int fd, void *key)
+{
+    struct ev_aux *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->fd = fd;
+    a->key = key;
+    if (watch(cl->w, fd, (void *)((uintptr_t)a | AUX_KEPT)) < 0) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void ev_wait(struct ev_conn *cl, struct ev_aux *a, int timeout_ms, enum http_err on_timeout)
+{
+    a->owner = cl;
+    cl->aux = a;
     cl->aux_timeout = on_timeout;
     cl->deadline = now_ms() + timeout_ms;
     atomic_store(&cl->state, EV_AUX);
-    return watch(cl->w, fd, (void *)((uintptr_t)cl | AUX_TAG));
 }
 
-int ev_end_aux(struct ev_conn *cl)
+void ev_aux_keep(struct ev_conn *cl)
 {
-    int fd = cl->aux_fd;
+    struct ev_worker *w = cl->w;
+    struct ev_aux *a = cl->aux;
+    cl->aux = NULL;
+    a->owner = NULL;
+    if (w->nidle >= MAX_IDLE_AUX) {
+        close(a->fd);
+        aux_bury(w, a);
+        return;
+    }
+    a->next = w->idle;
+    w->idle = a;
+    w->nidle++;
+}
+
+int ev_aux_release(struct ev_conn *cl)
+{
+    struct ev_aux *a = cl->aux;
+    int fd = a->fd;
+    cl->aux = NULL;
     epoll_ctl(cl->w->ep, EPOLL_CTL_DEL, fd, NULL);
-    cl->aux_fd = -1;
+    aux_bury(cl->w, a);
     return fd;
+}
+
+/* An idle kept descriptor spoke: its peer closed it (or sent what nobody
+ * asked for). Either way it is of no more use. */
+static void aux_idle_event(struct ev_worker *w, struct ev_aux *a)
+{
+    for (struct ev_aux **p = &w->idle; *p; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            w->nidle--;
+            close(a->fd);
+            aux_bury(w, a);
+            return;
+        }
+    }
 }
 
 static void *resume_thread(void *arg)
@@ -220,13 +295,15 @@ static void on_accept(struct ev_worker *w)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct ev_conn *cl = NULL;
+        int inited = 0;
         if (atomic_fetch_add(&nconns, 1) >= lim->max_conns ||
             !(cl = calloc(1, ops->size)) || conn_init(&cl->c, fd) < 0 ||
-            !(cl->h = malloc(sizeof *cl->h)) || (ops->init && ops->init(cl) < 0)) {
+            !(cl->h = malloc(sizeof *cl->h)) ||
+            (ops->init && (inited = 1) && ops->init(cl) < 0)) {
             conn_send_error(fd, HTTP_E_UNAVAILABLE);
             close(fd);
             if (cl) {
-                if (cl->c.buf && ops->fini)
+                if (inited && ops->fini)
                     ops->fini(cl);
                 free(cl->c.buf);
                 free(cl->h);
@@ -237,7 +314,6 @@ static void on_accept(struct ev_worker *w)
         }
         net_set_send_timeout(fd, lim->io_timeout_ms);
         net_peer_ip(&ss, cl->ip, sizeof cl->ip);
-        cl->aux_fd = -1;
         cl->w = w;
         cl->deadline = now_ms() + lim->head_timeout_ms;
         atomic_init(&cl->state, EV_HEAD);
@@ -282,19 +358,33 @@ static void *worker_loop(void *arg)
                 on_accept(w);
                 continue;
             }
-            struct ev_conn *cl = (struct ev_conn *)(tag & ~AUX_TAG);
-            int st = atomic_load(&cl->state);
-            if ((tag & AUX_TAG) && st == EV_AUX) {
-                cl->again = 0;
-                ops->aux(cl);
-                if (cl->again)
-                    on_client(cl, cl->readable);
-            } else if (!(tag & AUX_TAG) && st == EV_HEAD) {
-                on_client(cl, 1);
-            } else if (!(tag & AUX_TAG) && st == EV_AUX) {
-                cl->readable = 1; /* read once the reply has gone out */
+            if (tag & AUX_KEPT) {
+                struct ev_aux *a = (struct ev_aux *)(tag & ~AUX_KEPT);
+                struct ev_conn *owner = a->owner;
+                if (a->dead) {
+                    continue; /* stale */
+                } else if (!owner) {
+                    aux_idle_event(w, a);
+                } else if (atomic_load(&owner->state) == EV_AUX && owner->aux == a) {
+                    owner->again = 0;
+                    ops->aux(owner);
+                    if (owner->again)
+                        on_client(owner, owner->readable);
+                }
+                continue;
             }
+            struct ev_conn *cl = (struct ev_conn *)tag;
+            int st = atomic_load(&cl->state);
+            if (st == EV_HEAD)
+                on_client(cl, 1);
+            else if (st == EV_AUX)
+                cl->readable = 1; /* read once the reply has gone out */
             /* anything else is stale */
+        }
+        while (w->dead) { /* no event of this batch can point to them any more */
+            struct ev_aux *a = w->dead;
+            w->dead = a->next;
+            free(a);
         }
         if (n == 0 || now_ms() - last_sweep >= 100) {
             sweep(w);

@@ -3,7 +3,7 @@
  * One worker thread per CPU runs epoll over its client connections: reads
  * request heads without blocking and hands each complete head to the
  * server's request() callback. The callback either answers at once
- * (ev_reply), waits for another descriptor (ev_wait_aux, then aux()), or
+ * (ev_reply), waits for another descriptor (ev_wait, then aux()), or
  * hands the connection to a thread of its own (ev_handoff) that runs the
  * server's blocking code; when that thread is done the connection returns
  * to the loop. Head, idle and aux timeouts are enforced by the loop.
@@ -21,6 +21,17 @@ enum { EV_HEAD, EV_AUX, EV_THREAD, EV_DEAD };
 #define EV_RESUME_PENDING -1 /* internal: finish writing a reply */
 
 struct ev_worker;
+struct ev_conn;
+
+/* A descriptor the server talks to (a service connection), registered
+ * once in a worker's epoll and kept there while it is reused. */
+struct ev_aux {
+    int fd;
+    struct ev_conn *owner; /* the connection waiting on it; NULL when idle */
+    void *key;             /* the server's: what it leads to */
+    int dead;
+    struct ev_aux *next;   /* the worker's idle or dead list */
+};
 
 struct ev_conn {
     struct conn c;
@@ -29,7 +40,7 @@ struct ev_conn {
     atomic_int state;
     int started;         /* a byte of the current head has arrived */
     int64_t deadline;
-    int aux_fd;          /* EV_AUX: waited on, owned by the loop until ev_end_aux */
+    struct ev_aux *aux;  /* EV_AUX: waited on */
     enum http_err aux_timeout;
     int resume;
     char *pending;       /* EV_RESUME_PENDING: reply bytes the client has not taken */
@@ -46,7 +57,7 @@ struct ev_ops {
     int (*init)(struct ev_conn *cl);        /* allocate extras; 0 or -1 */
     void (*fini)(struct ev_conn *cl);
     void (*request)(struct ev_conn *cl);    /* worker: a head is in cl->h; must not block */
-    void (*aux)(struct ev_conn *cl);        /* worker: aux_fd is readable; must not block */
+    void (*aux)(struct ev_conn *cl);        /* worker: cl->aux is readable; must not block */
     int (*resume)(struct ev_conn *cl);      /* thread: continue as cl->resume says; 1 keeps */
     int (*blocking)(struct ev_conn *cl);    /* thread: answer the head in cl->h; 1 keeps */
 };
@@ -59,11 +70,17 @@ void ev_handoff(struct ev_conn *cl, int resume);
 /* Answer with an error page (if the client takes it at once) and close. */
 void ev_error(struct ev_conn *cl, enum http_err e);
 void ev_close(struct ev_conn *cl);
-/* Wait until fd is readable (then ops->aux), at most timeout_ms (then
- * answer on_timeout). The loop closes fd if the connection dies meanwhile. */
-int ev_wait_aux(struct ev_conn *cl, int fd, int timeout_ms, enum http_err on_timeout);
-/* Stop waiting; the descriptor is the caller's again. */
-int ev_end_aux(struct ev_conn *cl);
+/* An idle aux of this worker for key, or NULL. */
+struct ev_aux *ev_aux_take(struct ev_conn *cl, void *key);
+/* Register fd with cl's worker; NULL on failure (fd is then still the caller's). */
+struct ev_aux *ev_aux_adopt(struct ev_conn *cl, int fd, void *key);
+/* Wait until a is readable (then ops->aux), at most timeout_ms (then answer
+ * on_timeout). If the connection dies meanwhile the loop closes a. */
+void ev_wait(struct ev_conn *cl, struct ev_aux *a, int timeout_ms, enum http_err on_timeout);
+/* Done with cl->aux, which may be reused: back to the worker's idle list. */
+void ev_aux_keep(struct ev_conn *cl);
+/* Done with cl->aux for the loop: its descriptor is the caller's again. */
+int ev_aux_release(struct ev_conn *cl);
 /* Send a reply (a then b) and go on with the next request, or close. The
  * request must already be consumed from cl->c. */
 void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_t bn, int keep);

@@ -453,6 +453,7 @@ struct d2conn {
     size_t rlen;
     struct plan plan;
     char *out; /* the client's response head */
+    int bfd;   /* RESUME_RELAY: the service connection, handed to the thread */
 };
 
 static int d2_init(struct ev_conn *cl)
@@ -461,6 +462,7 @@ static int d2_init(struct ev_conn *cl)
     d->rh = malloc(sizeof *d->rh);
     d->rb = malloc(RELAY_BUF);
     d->out = malloc(HTTP_MAX_HEAD + 64);
+    d->bfd = -1;
     return d->rh && d->rb && d->out ? 0 : -1;
 }
 
@@ -470,6 +472,8 @@ static void d2_fini(struct ev_conn *cl)
     free(d->rh);
     free(d->rb);
     free(d->out);
+    if (d->bfd >= 0)
+        close(d->bfd); /* the thread never started */
 }
 
 /* worker: a parsed request; send it on a kept service connection or hand it off */
@@ -481,34 +485,44 @@ static void d2_request(struct ev_conn *cl)
         ev_error(cl, e);
         return;
     }
-    int bfd = -1;
-    if (!d->plan.reusable || http_find(cl->h, "expect") || (bfd = pool_get(d->plan.svc)) < 0) {
+    if (!d->plan.reusable || http_find(cl->h, "expect")) {
         ev_handoff(cl, EV_RESUME_REQUEST);
         return;
     }
+    /* this worker's own kept connection, else one from the threads' pool */
+    struct ev_aux *a = ev_aux_take(cl, d->plan.svc);
+    if (!a) {
+        int bfd = pool_get(d->plan.svc);
+        if (bfd < 0) {
+            ev_handoff(cl, EV_RESUME_REQUEST); /* a thread connects afresh */
+            return;
+        }
+        if (!(a = ev_aux_adopt(cl, bfd, d->plan.svc))) {
+            close(bfd);
+            ev_handoff(cl, EV_RESUME_REQUEST);
+            return;
+        }
+    }
+    ev_wait(cl, a, limits.backend_timeout_ms, HTTP_E_GATEWAY_TIMEOUT);
     size_t flen;
     if (build_forward_head(cl->h, cl->ip, 0, d->rb, RELAY_BUF, &flen) < 0) {
-        close(bfd);
         ev_error(cl, HTTP_E_HEADERS_TOO_LARGE);
         return;
     }
-    if (send(bfd, d->rb, flen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)flen) {
-        close(bfd); /* a kept connection the service closed: a thread retries */
-        ev_handoff(cl, EV_RESUME_REQUEST);
-        return;
-    }
     d->rlen = 0;
-    if (ev_wait_aux(cl, bfd, limits.backend_timeout_ms, HTTP_E_GATEWAY_TIMEOUT) < 0)
-        ev_error(cl, HTTP_E_INTERNAL);
+    if (send(a->fd, d->rb, flen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)flen) {
+        close(ev_aux_release(cl)); /* a kept connection the service closed: a thread retries */
+        ev_handoff(cl, EV_RESUME_REQUEST);
+    }
 }
 
 /* worker: the service's answer is arriving */
 static void d2_aux(struct ev_conn *cl)
 {
     struct d2conn *d = (struct d2conn *)cl;
-    int eof = net_drain(cl->aux_fd, d->rb, &d->rlen, RELAY_BUF) == 1;
+    int eof = net_drain(cl->aux->fd, d->rb, &d->rlen, RELAY_BUF) == 1;
     if (eof && d->rlen == 0) {
-        close(ev_end_aux(cl)); /* the kept connection had been closed: retry fresh */
+        close(ev_aux_release(cl)); /* the kept connection had been closed: retry fresh */
         ev_handoff(cl, EV_RESUME_REQUEST);
         return;
     }
@@ -529,7 +543,6 @@ static void d2_aux(struct ev_conn *cl)
         memmove(d->rb, d->rb + rh->len, d->rlen - rh->len); /* interim 1xx */
         d->rlen -= rh->len;
     }
-    int bfd = ev_end_aux(cl);
     conn_consume(&cl->c, cl->h->len); /* the request is done with */
     struct http_body rbody;
     size_t have = d->rlen - rh->len;
@@ -538,15 +551,15 @@ static void d2_aux(struct ev_conn *cl)
                 (rbody.kind == BODY_NONE || (rbody.kind == BODY_LENGTH && have >= rbody.length));
     if (!whole || eof ||
         build_response_head(rh, !d->plan.keep, d->out, HTTP_MAX_HEAD + 64, &olen) < 0) {
-        cl->aux_fd = bfd; /* streamed, long or odd answers: the blocking code */
+        d->bfd = ev_aux_release(cl); /* streamed, long or odd answers: the blocking code */
         ev_handoff(cl, RESUME_RELAY);
         return;
     }
     size_t blen = rbody.kind == BODY_LENGTH ? (size_t)rbody.length : 0;
     if (rh->minor == 1 && have == blen && !http_has_token(rh, "connection", "close"))
-        pool_put(d->plan.svc, bfd);
+        ev_aux_keep(cl);
     else
-        close(bfd);
+        close(ev_aux_release(cl));
     ev_reply(cl, d->out, olen, d->rb + rh->len, blen, d->plan.keep);
 }
 
@@ -554,8 +567,8 @@ static void d2_aux(struct ev_conn *cl)
 static int d2_resume(struct ev_conn *cl)
 {
     struct d2conn *d = (struct d2conn *)cl;
-    int bfd = cl->aux_fd;
-    cl->aux_fd = -1;
+    int bfd = d->bfd;
+    d->bfd = -1;
     return finish_response(&cl->c, &d->plan, bfd, d->rh, d->rb, d->rlen);
 }
 

@@ -190,6 +190,25 @@ def test_slow_answer_on_a_kept_service_connection_is_504(site):
     svc.close()
 
 
+def test_kept_service_connection_closed_while_idle_is_replaced(site):
+    def keep_alive_briefly(conn, raw):
+        while True:  # answer on the same connection until idle for 0.3 s
+            conn.sendall(OK + b"alive")
+            conn.settimeout(0.3)
+            try:
+                if not conn.recv(65536):
+                    return
+            except OSError:
+                return
+
+    svc = behind_zookd2(site, keep_alive_briefly)
+    for _ in range(3):
+        assert get(site.addr("main"), "/x").body == b"alive"
+        time.sleep(0.6)  # the service has closed the kept connection meanwhile
+    assert len(svc.requests) == 3  # each found closed, replaced, not answered 502
+    svc.close()
+
+
 # ---- limits ----
 
 def test_malformed_request_is_400(two):
