@@ -538,7 +538,11 @@ static void d2_aux(struct ev_conn *cl)
             ev_error(cl, e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e);
             return;
         }
-        if (rh->status >= 200 || rh->status == 101)
+        if (rh->status == 101) { /* Upgrade is never forwarded: no protocol switch */
+            ev_error(cl, HTTP_E_BAD_GATEWAY);
+            return;
+        }
+        if (rh->status >= 200)
             break;
         memmove(d->rb, d->rb + rh->len, d->rlen - rh->len); /* interim 1xx */
         d->rlen -= rh->len;

@@ -162,10 +162,24 @@ def test_service_dying_mid_body_closes_the_client_connection(site):
 
 
 @pytest.mark.parametrize("garbage", [b"HTTP/1.1 abc\r\n\r\n", b"not http at all\r\n\r\n",
+                                     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
                                      b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"])
 def test_malformed_service_response_is_502(site, garbage):
     svc = behind_zookd2(site, fixed(garbage))
     assert get(site.addr("main"), "/x").status == 502
+    svc.close()
+
+
+def test_protocol_switch_on_a_kept_service_connection_is_502(site):
+    def then_switch(conn, _raw):
+        conn.sendall(OK + b"first")
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n")
+        time.sleep(1)
+
+    svc = behind_zookd2(site, then_switch)
+    assert get(site.addr("main"), "/one").body == b"first"
+    assert get(site.addr("main"), "/two").status == 502
     svc.close()
 
 
