@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -110,3 +111,40 @@ def test_run_is_for_the_front_end_only(site):
     with pytest.raises(rpc.RemoteError) as err:
         site.stack.client("profile", as_section="bank").call("run", user=owner, visitor=owner)
     assert err.value.type == rpc.FORBIDDEN
+
+
+# -- the profile API itself (DESIGN §3) ---------------------------------------------
+
+def test_api_get_user_info_gives_username_profile_and_zoobars(site):
+    owner = site.user("api")
+    site.set_profile(owner, "#!python\nimport json\n"
+                            "print(json.dumps(api.call('get_user_info', username=api.call('get_self'))))")
+    info = json.loads(must(site.view(owner, owner)))
+    assert info == {"username": owner, "profile": info["profile"], "zoobars": 10}
+    assert info["profile"].startswith("#!python")
+
+
+def test_api_get_user_info_of_an_unknown_user_is_none(site):
+    owner = site.user("api")
+    site.set_profile(owner, "#!python\nprint(api.call('get_user_info', username='no such user'))")
+    assert must(site.view(owner, owner)) == "None\n"
+
+
+def test_api_get_xfers_lists_transfers_newest_first_with_their_keys(site):
+    owner, other = site.user("api"), site.user("o")
+    site.give(owner, other, 1)
+    site.give(other, owner, 2)
+    site.set_profile(owner, "#!python\nimport json\n"
+                            "print(json.dumps(api.call('get_xfers', username=api.call('get_self'))))")
+    xfers = json.loads(must(site.view(owner, owner)))
+    assert [(x["sender"], x["recipient"], x["amount"]) for x in xfers] == [(other, owner, 2),
+                                                                           (owner, other, 1)]
+    assert all(set(x) == {"sender", "recipient", "amount", "time"} for x in xfers)
+    assert re.fullmatch(CTIME, xfers[0]["time"])
+
+
+def test_api_xfer_moves_the_owners_zoobars_to_the_target(site):
+    owner, target = site.user("api"), site.user("t")
+    site.set_profile(owner, f"#!python\nprint(api.call('xfer', target='{target}', zoobars=3))")
+    assert must(site.view(owner, target)) == "None\n"
+    assert (site.balance(owner), site.balance(target)) == (7, 13)
