@@ -225,3 +225,18 @@ def test_through_zookd2_remote_addr_is_the_real_client(cgi):
     env = json.loads(r.body)["env"]
     assert env["REMOTE_ADDR"] == client_ip
     assert env["PATH_INFO"] == "/x" and env["QUERY_STRING"] == "y=1"
+
+
+def test_concurrent_cgi_requests_each_get_their_own_answer(site, cgi_root):
+    import concurrent.futures
+    site.section("dynamic", 1, cmd="zookfs", dir=cgi_root, exec="/cgi/env.cgi")
+    site.start("zookfs", "dynamic", env={"ZOOK_BACKEND_TIMEOUT_MS": "20000"})
+
+    def one(i):
+        out = env_of(site.addr("dynamic"), f"/cgi/env.cgi/n{i}", method="POST",
+                     body=f"body-{i}".encode(), timeout=30)
+        return out["env"]["PATH_INFO"], out["stdin"]
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(one, range(20)))
+    assert results == [(f"/n{i}", f"body-{i}") for i in range(20)]
