@@ -45,3 +45,13 @@ def docroot(tmp_path):
         (media / name).write_bytes(data)
     (tmp_path / "secret.txt").write_text("TOP SECRET outside the root\n")
     return root
+
+
+@pytest.fixture
+def fs_site(site, docroot):
+    """zookfs serving docroot as [static], behind zookd2 as [main]."""
+    site.section("static", 2, cmd="zookfs", dir=docroot, url="/zoobar/media/.*")
+    site.section("main", 0, cmd="zookd2", http_svcs="static")
+    site.start("zookfs", "static")
+    site.start("zookd2", "main")
+    return site

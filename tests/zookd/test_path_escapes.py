@@ -52,42 +52,33 @@ REFUSED_400 = [p for p in ESCAPES if re.search(r"(^|/)\.\.(/|$)", p) or any(
                              "%u00"))]
 
 
-@pytest.fixture
-def static_site(site, docroot):
-    site.section("static", 2, cmd="zookfs", dir=docroot, url="/zoobar/media/.*")
-    site.section("main", 0, cmd="zookd2", http_svcs="static")
-    site.start("zookfs", "static")
-    site.start("zookd2", "main")
-    return site
-
-
 def test_there_are_at_least_twenty_distinct_escapes():
     assert len(set(ESCAPES)) >= 20 and len(REFUSED_400) >= 20
 
 
 @pytest.mark.parametrize("path", ESCAPES)
 @pytest.mark.parametrize("via", ["zookfs", "zookd2"])
-def test_escape_never_reveals_a_file_outside_the_root(static_site, path, via):
-    addr = static_site.addr("static" if via == "zookfs" else "main")
+def test_escape_never_reveals_a_file_outside_the_root(fs_site, path, via):
+    addr = fs_site.addr("static" if via == "zookfs" else "main")
     r = get(addr, path)
     assert r.status in (400, 403, 404), (path, r.status)
     assert b"SECRET" not in r.body and b"root:" not in r.body
 
 
 @pytest.mark.parametrize("path", REFUSED_400)
-def test_dot_dot_and_hidden_separators_are_400(static_site, path):
-    assert get(static_site.addr("static"), path).status == 400
-    assert get(static_site.addr("main"), path).status == 400
+def test_dot_dot_and_hidden_separators_are_400(fs_site, path):
+    assert get(fs_site.addr("static"), path).status == 400
+    assert get(fs_site.addr("main"), path).status == 400
 
 
-def test_dot_dot_cannot_hop_from_one_route_to_another(static_site, docroot):
+def test_dot_dot_cannot_hop_from_one_route_to_another(fs_site, docroot):
     # /zoobar/media/../x would match the static route's regex textually
     (docroot / "zoobar/x.txt").write_text("not media")
     for path in ("/zoobar/media/../x.txt", "/zoobar/media/%2e%2e/x.txt"):
-        r = get(static_site.addr("main"), path)
+        r = get(fs_site.addr("main"), path)
         assert r.status == 400 and b"not media" not in r.body
 
 
-def test_plain_file_still_served_beside_the_attempts(static_site):
-    r = get(static_site.addr("main"), M + "notes.txt")
+def test_plain_file_still_served_beside_the_attempts(fs_site):
+    r = get(fs_site.addr("main"), M + "notes.txt")
     assert r.status == 200 and r.body == b"plain text\n"
