@@ -44,8 +44,10 @@ def cgi_root(tmp_path):
 
 @pytest.fixture
 def cgi(site, cgi_root, tmp_path):
-    site.env = {"ZOOK_BACKEND_TIMEOUT_MS": "1500",
-                "PATH": f"/opt/zoolab-test-bin:{os.environ['PATH']}",
+    # generous: a loaded machine may take seconds to start a Python script;
+    # /usr/bin first so that `env python3` finds the system one (no pyenv shims)
+    site.env = {"ZOOK_BACKEND_TIMEOUT_MS": "30000",
+                "PATH": f"/opt/zoolab-test-bin:/usr/bin:{os.environ['PATH']}",
                 "ZOOK_SECTION": "dynamic", "UNRELATED_SECRET": "s3cret"}
     site.section("dynamic", 1, cmd="zookfs", dir=cgi_root,
                  exec=[f"/cgi/{n}" for n in SCRIPTS], url="/cgi/.*")
@@ -164,9 +166,11 @@ def test_large_output_is_relayed_whole(cgi):
     assert r.status == 200 and r.body == bytes(3000000)
 
 
-def test_script_running_too_long_is_killed_with_504(cgi, cgi_root):
+def test_script_running_too_long_is_killed_with_504(site, cgi_root):
+    site.section("dynamic", 1, cmd="zookfs", dir=cgi_root, exec="/cgi/slow.cgi")
+    site.start("zookfs", "dynamic", env={"ZOOK_BACKEND_TIMEOUT_MS": "1500"})
     start = time.monotonic()
-    r = get(cgi.addr("dynamic"), "/cgi/slow.cgi", timeout=20)
+    r = get(site.addr("dynamic"), "/cgi/slow.cgi", timeout=20)
     assert r.status == 504
     assert time.monotonic() - start < 10
     pid = int((cgi_root / "cgi" / "slow.pid").read_text())

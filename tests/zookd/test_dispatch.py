@@ -321,7 +321,7 @@ def test_slow_and_silent_clients_do_not_block_others(two):
     start = time.monotonic()
     for _ in range(20):
         assert get(two.addr("main"), "/a/1").body == b"first"
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 5  # blocked, each would wait out the 1 s head timeout
     for s in idle:
         s.close()
 
