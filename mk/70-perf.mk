@@ -3,11 +3,13 @@
 #   make bench        every bench/ script, then one table (ours, baseline, ratio, goal)
 #                     (BENCH_ARGS='--only dynamic,transfer'; BENCH_PROVISION=1 lets
 #                     bench/provision run make clean + make up twice)
-#   make soak         SOAK_USERS (50) virtual users for SOAK_SECONDS (60) on a local stack
+#   make soak         SOAK_USERS (50) virtual users for SOAK_SECONDS (60) on a local stack,
+#                     or on the deployed site with SOAK_URL=http://127.0.0.1:8888
 #   make test-soak    the short soak of `make test` (12 users, 20 s)
 
 SOAK_USERS   ?= 50
 SOAK_SECONDS ?= 60
+SOAK_URL     ?=
 BENCH_ARGS   ?=
 
 .PHONY: bench soak test-soak bench-dynamic bench-transfer bench-provision
@@ -25,7 +27,8 @@ bench-provision:
 	$(PYTHON) bench/provision $(if $(BENCH_PROVISION),--run)
 
 soak: zookd
-	$(PYTHON) -m tests.soak.soak --users $(SOAK_USERS) --seconds $(SOAK_SECONDS)
+	$(PYTHON) -m tests.soak.soak --users $(SOAK_USERS) --seconds $(SOAK_SECONDS) \
+	    $(if $(SOAK_URL),--url $(SOAK_URL))
 
 test-soak: zookd
 	$(PYTEST) -q tests/soak
