@@ -38,4 +38,4 @@ molecule test-molecule:
 test-fleet:
 	$(HOST_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-TEST_TARGETS += lint-molecule test-docs test-e2e
+TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule
