@@ -9,31 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.app.test_rpc import Sample
 from tools import zooklocal
 from zoobar import rpc
 
 
-class Inner(rpc.Service):
-    name = "inner"
-
-    @rpc.method(callers={"dynamic", "outer"})
-    def whoami(self) -> str | None:
-        return rpc.caller()
-
-    @rpc.method(callers={"dynamic"})
-    def add(self, a: int, b: int = 0) -> int:
-        return a + b
-
-    @rpc.method(callers={"dynamic"})
-    def refuse(self) -> None:
-        raise rpc.Refused("no, thank you")
-
-    @rpc.method(callers={"dynamic"})
-    def crash(self) -> None:
-        raise KeyError("boom")
-
-
 class Outer(rpc.Service):
+    """Hosted as "bank", one of the callers Sample.whoami accepts."""
     name = "outer"
 
     @rpc.method(callers={"dynamic"})
@@ -50,8 +32,8 @@ class Outer(rpc.Service):
 def hosted(monkeypatch):
     monkeypatch.setattr(rpc, "_in_process", {})
     monkeypatch.setenv("ZOOK_SECTION", "dynamic")
-    rpc.serve_in_process(Inner(), "inner")
-    rpc.serve_in_process(Outer(), "outer")
+    rpc.serve_in_process(Sample(), "inner")
+    rpc.serve_in_process(Outer(), "bank")
 
 
 def test_client_of_a_hosted_service_is_local(hosted):
@@ -60,7 +42,7 @@ def test_client_of_a_hosted_service_is_local(hosted):
 
 def test_client_of_other_services_still_uses_the_network(hosted, tmp_path):
     conf = zooklocal.write_conf(tmp_path / "zook.conf")
-    assert isinstance(rpc.client("bank", conf_path=str(conf)), rpc.Client)
+    assert isinstance(rpc.client("auth", conf_path=str(conf)), rpc.Client)
 
 
 def test_local_call_returns_the_result(hosted):
@@ -72,7 +54,7 @@ def test_caller_is_the_processs_own_section(hosted):
 
 
 def test_nested_call_presents_the_calling_service(hosted):
-    assert rpc.client("outer").call("relay") == ["outer", "dynamic"]
+    assert rpc.client("bank").call("relay") == ["bank", "dynamic"]
 
 
 def test_caller_not_in_callers_is_forbidden(hosted):
@@ -83,7 +65,7 @@ def test_caller_not_in_callers_is_forbidden(hosted):
 
 def test_nested_caller_not_in_callers_is_forbidden(hosted):
     with pytest.raises(rpc.RemoteError) as err:
-        rpc.client("outer").call("forbidden_relay")
+        rpc.client("bank").call("forbidden_relay")
     assert err.value.type == rpc.INTERNAL and "Forbidden" in err.value.message
 
 
@@ -112,5 +94,5 @@ def test_exception_in_method_becomes_internal_error(hosted):
 
 
 def test_caller_is_cleared_after_a_call(hosted):
-    rpc.client("outer").call("relay")
+    rpc.client("bank").call("relay")
     assert rpc.caller() is None
