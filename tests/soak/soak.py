@@ -216,7 +216,6 @@ class LocalSite:
 
 ZOOBARS = re.compile(r'<span id="zoobars" class="(-?\d+)">')
 LOG_ROW = re.compile(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>(\d+)</td></tr>")
-DEPLOYED_MARK = "/home/student/zook.conf"
 LOG_LIMIT = 1000          # the bank's get_log returns at most this many rows
 
 
@@ -250,20 +249,37 @@ class DeployedSite:
         return logged
 
     def processes(self) -> dict[str, object]:
-        """(pid, start time) of every process of the deployed services."""
+        """(pid, start time) of every long-lived service process in this host's own
+        containers (not in containers nested inside them, such as Molecule's fleet;
+        not the sandbox's runs or CGI children, which come and go)."""
         found = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
+                cgroups = (entry / "cgroup").read_text()
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
                 start = (entry / "stat").read_text().rsplit(")", 1)[1].split()[19]
             except OSError:
                 continue
+            container = _own_container(cgroups)
             text = " ".join(a.decode(errors="replace") for a in argv if a)
-            if DEPLOYED_MARK in text or ("gunicorn" in text and "--bind 10.1." in text):
-                found[f"{entry.name} {text[-60:]}"] = start
+            if container and SERVICE_PROCESS.search(text) and not TRANSIENT.search(text):
+                found[f"{container}: {entry.name} {text[-50:]}"] = start
         return found
+
+
+SERVICE_PROCESS = re.compile(r"zoobar|zookd2|zookfs")
+TRANSIENT = re.compile(r"sandbox/launcher\.py|index\.cgi")
+_PAYLOAD = re.compile(r":/lxc\.payload\.([^/\n]+)(/[^\n]*)?$", re.M)
+
+
+def _own_container(cgroups: str) -> str | None:
+    """The container of this host that holds the process, from /proc/PID/cgroup."""
+    for m in _PAYLOAD.finditer(cgroups):
+        if "lxc.payload." not in (m.group(2) or ""):
+            return m.group(1)
+    return None
 
 
 def _children(pid: int) -> list[int]:
@@ -310,7 +326,7 @@ def soak(users: int, seconds: float, tmp: Path, url: str | None = None
         site = DeployedSite(url)
         before = site.processes()
         if not before:
-            return [f"no deployed service processes ({DEPLOYED_MARK}) on this host"], ""
+            return ["no service processes in this host's containers"], ""
         tally, names, vus = run_load(site.base, users, seconds)
         try:
             site.read(vus[0], names)
