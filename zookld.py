@@ -102,11 +102,11 @@ def service_args(description: str, argv: list[str] | None) -> argparse.Namespace
     return opts
 
 
-def main(argv: list[str] | None = None) -> int:
-    opts = service_args("Provision and start the zoolab site (or one service).", argv)
-    return run_playbook("site.yml", {"service": opts.service} if opts.service else None,
-                        opts.ansible_args)
+def wrapper(playbook: str, doc: str, argv: list[str] | None = None) -> int:
+    """A course-style command: `[service] [-- ansible-playbook options]` -> playbooks/<playbook>."""
+    opts = service_args(doc.strip().splitlines()[0], argv)
+    return run_playbook(playbook, {"service": opts.service} if opts.service else None, opts.ansible_args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(wrapper("site.yml", "Provision and start the zoolab site (or one service)."))
