@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import select
 import socket
 import socketserver
 import sys
@@ -310,7 +311,9 @@ class Client:
     def _connection(self):
         conn = getattr(self._local, "conn", None)
         if conn is not None and conn[0] == os.getpid():
-            return conn, True
+            if not _closed_by_peer(conn[1]):
+                return conn, True
+            self.close()            # the server closed it while idle: take a fresh one
         source = (self.source, 0) if self.source else None
         try:
             sock = socket.create_connection(self.address, timeout=self.connect_timeout,
@@ -335,10 +338,19 @@ class Client:
         line = json.dumps([_method, kwargs]).encode() + b"\n"
         if len(line) > MAX_LINE:
             raise RemoteError(TOO_LARGE, f"request line over {MAX_LINE} bytes")
+        # A request that may have reached the service is never sent again (a
+        # transfer must not run twice): only a failed send on a kept connection
+        # is retried, on a fresh one.
         for attempt in (1, 2):
             (_, sock, rfile), reused = self._connection()
             try:
                 sock.sendall(line)
+            except OSError as err:
+                self.close()
+                if reused and attempt == 1:
+                    continue
+                raise RpcUnavailable(f"{self.target}: {err}") from None
+            try:
                 reply = rfile.readline(MAX_LINE + 1)
             except TimeoutError:
                 self.close()
@@ -346,16 +358,21 @@ class Client:
                                      f"within {self.timeout}s") from None
             except OSError as err:
                 self.close()
-                if reused and attempt == 1:
-                    continue       # the server closed an idle connection: reconnect once
-                raise RpcUnavailable(f"{self.target}: {err}") from None
+                raise RpcUnavailable(f"{self.target}: {err} during {_method}") from None
             if not reply.endswith(b"\n"):
                 self.close()
-                if not reply and reused and attempt == 1:
-                    continue
                 raise RpcUnavailable(f"{self.target} closed the connection during {_method}")
             return _unpack(reply, self.target)
         raise AssertionError("unreachable")
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """A kept connection the server has closed (or written to unasked) is readable."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _unpack(reply: bytes, target: str):
