@@ -88,6 +88,7 @@ class Supervisor:
         self._stopping = threading.Event()
         self._out_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
+        self._pumps: list[threading.Thread] = []
 
     # -- output --------------------------------------------------------------
     def log(self, name: str, text: str) -> None:
@@ -109,8 +110,9 @@ class Supervisor:
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         child.started = time.monotonic()
-        threading.Thread(target=self._pump, args=(child.name, child.proc.stdout),
-                         daemon=True).start()
+        pump = threading.Thread(target=self._pump, args=(child.name, child.proc.stdout), daemon=True)
+        pump.start()
+        self._pumps = [t for t in self._pumps if t.is_alive()] + [pump]
 
     def start(self) -> Supervisor:
         for child in self.children.values():
@@ -179,6 +181,10 @@ class Supervisor:
             proc.wait()
         for child in self.children.values():
             child.proc = None
+        # every process group is gone, so each pipe reaches EOF: let the
+        # pumps write their last lines before the caller closes `out`
+        for pump in self._pumps:
+            pump.join(timeout=5)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
