@@ -5,7 +5,7 @@ Prints one PASS:/FAIL:/SKIP: line per exercise and a final "N passed, N failed"
 line; exits 1 if any exercise failed, 2 on bad usage.
 
     tools/grade.py                                   # the deployed site on this host
-    tools/grade.py --url http://vm7:8888 --runner 'ssh root@vm7 lxc-attach -n {container} --'
+    tools/grade.py --url http://vm7:8888 --runner 'ssh root@vm7 lxc-attach -n {container} -- {cmd}'
     tools/grade.py --local --data-dir DIR --url http://127.0.0.1:PORT
     tools/grade.py --only firewall --only hashing    # exercises whose id starts so
 

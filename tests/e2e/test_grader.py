@@ -84,3 +84,15 @@ def test_firewall_exercise_names_the_edge_that_differs_from_the_policy():
     with pytest.raises(CheckFailed, match=r"profile->auth tcp reachable, policy says blocked"):
         exercises.firewall("auth")(ctx)
     assert "reached only by" in exercises.firewall("bank")(ctx)
+
+
+def test_runner_appends_the_command_to_a_local_prefix():
+    assert Runner("lxc-attach -n {container} --").argv("auth", ["test", "-e", "/x y"]) == \
+        ["lxc-attach", "-n", "auth", "--", "test", "-e", "/x y"]
+
+
+def test_runner_quotes_the_command_where_a_remote_shell_will_split_it():
+    argv = Runner("ssh root@vm lxc-attach -n {container} -- {cmd}").argv(
+        "static", ["python3", "-", '[["auth", "10.1.3.4", 8081]]'])
+    assert argv == ["ssh", "root@vm", "lxc-attach", "-n", "static", "--",
+                    """python3 - '[["auth", "10.1.3.4", 8081]]'"""]

@@ -2,8 +2,9 @@
 
 ``Browser`` is one logged-in user driving the course's URLs with requests.
 ``Runner`` runs a command in a container (``lxc-attach -n <c> --`` by default,
-any prefix with ``{container}`` in it, e.g. an ssh wrapper), or, in local
-mode, on this machine.
+any prefix with ``{container}`` in it; ``{cmd}`` marks where a remote shell
+gets the quoted command, e.g. ``ssh root@vm lxc-attach -n {container} -- {cmd}``),
+or, in local mode, on this machine.
 """
 
 from __future__ import annotations
@@ -122,9 +123,16 @@ class Runner:
         return self.prefix is None
 
     def argv(self, container: str, argv: list[str]) -> list[str]:
+        """The full command. A prefix with ``{cmd}`` gets the command shell-quoted
+        in its place (for runners that pass a string to a remote shell, like ssh);
+        otherwise the command's words are appended."""
         if self.prefix is None:
             return list(argv)
-        return shlex.split(self.prefix.replace("{container}", container)) + list(argv)
+        template = self.prefix.replace("{container}", container)
+        if "{cmd}" in template:
+            quoted = shlex.join(argv)
+            return [quoted if word == "{cmd}" else word for word in shlex.split(template)]
+        return shlex.split(template) + list(argv)
 
     def run(self, container: str, argv: list[str], stdin: bytes | None = None,
             timeout: float = 60.0) -> subprocess.CompletedProcess:
