@@ -109,6 +109,9 @@ def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int
     subnet   its bridge's /24 (what other containers' rules accept)
     gateway  the bridge address on the host
     callers  accept_from without "any"; public: True when "any" is present
+    network  the whole container network (every bridge's subnet); a public
+             service still refuses it unless the caller is listed: "any"
+             means clients outside the container network and the host
     """
     validate(services)
     rows = []
@@ -120,6 +123,7 @@ def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int
         out.setdefault("databases", [])
         out.setdefault("accept_from", [])
         out["subnet"] = str(ipaddress.ip_network(f"{net_prefix}.{br}.0/24"))
+        out["network"] = str(ipaddress.ip_network(f"{net_prefix}.0.0/16"))
         out["gateway"] = f"{net_prefix}.{br}.1"
         out["host"] = (hosts or {}).get(row["name"], row.get("host") or f"{net_prefix}.{br}.{host_octet}")
         out["public"] = ANY in out["accept_from"]
@@ -154,14 +158,19 @@ def container_rows(rows: list[dict], idmap_base: int = 100000, idmap_size: int =
 
 
 def allowed_edges(services: list[dict]) -> set[tuple[str, str]]:
-    """(source, destination) pairs the policy allows, for tests and diagrams."""
+    """(source, destination) container pairs the policy allows, for tests and diagrams.
+
+    "any" opens a service to clients outside the container network (browsers
+    through the host's public port, the host itself), never to another
+    container: a compromised container reaches only the rows that name it
+    (DESIGN 4.1: a compromised static can reach no other container).
+    """
     validate(services)
-    names = [r["name"] for r in services]
     edges = set()
     for row in services:
         for caller in row.get("accept_from", []) or []:
-            sources = [n for n in names if n != row["name"]] if caller == ANY else [caller]
-            edges.update((src, row["name"]) for src in sources)
+            if caller != ANY:
+                edges.add((caller, row["name"]))
     return edges
 
 

@@ -50,6 +50,16 @@ def test_only_the_public_service_accepts_its_port_from_anyone(containers):
         assert opens_port == item["public"], item["name"]
 
 
+def test_the_public_service_refuses_other_containers_before_opening_its_port(containers):
+    for item in (c for c in containers if c["public"]):
+        rules = container_rules(item)
+        opened = next(i for i, r in enumerate(rules) if "-s " not in r and f"--dport {item['port']}" in r)
+        refused = [i for i, r in enumerate(rules) if f"-s {item['network']}" in r and "REJECT" in r]
+        assert refused and max(refused) < opened, item["name"]
+        host = next(i for i, r in enumerate(rules) if f"-s {item['gateway']} " in r and "ACCEPT" in r)
+        assert host < min(refused), "the host must still reach the dispatcher"
+
+
 def test_container_ranges_are_distinct_and_unprivileged(containers, group_vars):
     size = group_vars["zoolab_idmap_size"]
     starts = [c["uid_base"] for c in containers]

@@ -2,9 +2,9 @@
 
 The one place the grader, the diagram and Molecule's isolation checks turn the
 table into an expected reachability matrix. TCP follows
-``zoolab_table.allowed_edges`` (an ``accept_from: [any]`` row is reachable by
-everyone, on its port only); ICMP is allowed only from the callers a row names
-explicitly, because a public row accepts nothing but TCP to its port.
+``zoolab_table.allowed_edges`` (``accept_from: [any]`` opens a row's port to
+clients outside the container network and to the host, never to another
+container); ICMP is allowed only from the callers a row names explicitly.
 """
 
 from __future__ import annotations
