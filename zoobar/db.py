@@ -55,6 +55,22 @@ def _configure(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+PRIVATE_DIR_MODE = 0o700
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``db/`` and ``db/<name>/`` private to the service (0700), the way
+    provisioning makes them, so a directory recreated after a wipe matches what
+    a re-run of the playbook expects (and nobody else in the container reads it)."""
+    directory.parent.parent.mkdir(parents=True, exist_ok=True)
+    for each in (directory.parent, directory):
+        try:
+            each.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(each, PRIVATE_DIR_MODE)  # whatever the umask
+
+
 class Database:
     def __init__(self, name: str, base: type[DeclarativeBase]):
         self.name = name
@@ -84,7 +100,7 @@ class Database:
             if self._engine is not None:
                 self._engine.dispose()
             path = self.path
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private_dirs(path.parent)
             engine = create_engine(f"sqlite:///{path}",
                                    connect_args={"timeout": BUSY_TIMEOUT_MS / 1000,
                                                  "check_same_thread": False})

@@ -52,6 +52,14 @@ def test_removed_directory_is_recreated_and_writes_land_in_the_new_file(notes, t
         assert conn.execute("SELECT text FROM note").fetchall() == [("after",)]
 
 
+def test_recreated_directories_are_private_to_the_service(notes, tmp_path):
+    add(notes, "before")
+    shutil.rmtree(tmp_path / "db")
+    add(notes, "after")
+    for directory in (tmp_path / "db", tmp_path / "db/notes"):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+
+
 def test_replaced_file_is_reopened(notes, tmp_path):
     add(notes, "old")
     path = tmp_path / "db/notes/notes.db"
