@@ -44,3 +44,12 @@ def two_users(local_stack):  # noqa: F811  (the imported fixture)
     """Two freshly registered users and their logged-in sessions."""
     a, b = unique("alice"), unique("bob")
     return (a, register(local_stack, a)), (b, register(local_stack, b))
+
+
+def save_profile_and_view(stack, owner_web: requests.Session, owner: str,
+                          viewer_web: requests.Session, text: str) -> str:
+    """Save ``text`` as ``owner``'s profile, then return the profile part of
+    ``owner``'s users page as ``viewer`` sees it."""
+    owner_web.post(stack.url(), data={"profile_update": text, "profile_submit": "Save"}, timeout=30)
+    page = viewer_web.get(stack.url("users"), params={"user": owner}, timeout=60).text
+    return page[page.index('class="profile">'):page.index("<h3>Transfers")]

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.app.conftest import HOME, login, register, unique
+from tests.app.conftest import HOME, login, register, save_profile_and_view, unique
 from tests.app.test_contract import send, zoobars_on_users_page
 from zoobar import rpc
 
@@ -189,10 +189,7 @@ def test_plain_profile_markup_is_sanitised_and_text_kept(local_stack, two_users)
     (a, web_a), (b, web_b) = two_users
     text = ('<b>bold</b>  two  spaces\n\tand a tab <script>alert(1)</script>'
             '<img src=x onerror="alert(2)"> 1 < 2')
-    web_a.post(local_stack.url(), data={"profile_update": text, "profile_submit": "Save"},
-               timeout=30)
-    page = web_b.get(local_stack.url("users"), params={"user": a}, timeout=30).text
-    shown = page[page.index('class="profile">'):page.index("<h3>Transfers")]
+    shown = save_profile_and_view(local_stack, web_a, a, web_b, text)
     assert "<b>bold</b>  two  spaces\n\tand a tab " in shown
     assert "<script" not in shown and "onerror" not in shown and "1 &lt; 2" in shown
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.app.conftest import register, unique
+from tests.app.conftest import register, save_profile_and_view, unique
 from tests.app.test_contract import send, zoobars_on_users_page
 from tests.stack import running_stack
 
@@ -39,10 +39,7 @@ def test_executable_profile_output_is_shown_sanitised(local_stack, two_users):
     (a, web_a), (b, web_b) = two_users
     code = ("#!python\nprint('hi  ' + api.call('get_visitor') + ' from ' + api.call('get_self'))"
             "\nprint('<b>bold</b><img src=x onerror=alert(1)>')\n")
-    web_a.post(local_stack.url(), data={"profile_update": code, "profile_submit": "Save"},
-               timeout=30)
-    page = web_b.get(local_stack.url("users"), params={"user": a}, timeout=60).text
-    shown = page[page.index('class="profile">'):page.index("<h3>Transfers")]
+    shown = save_profile_and_view(local_stack, web_a, a, web_b, code)
     assert f"hi  {b} from {a}" in shown and "<b>bold</b>" in shown
     assert "onerror" not in shown
 
