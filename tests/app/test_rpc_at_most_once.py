@@ -27,6 +27,7 @@ class Flaky:
     def __init__(self, address, die_on=(), close_after_reply=()):
         self.received: list[bytes] = []
         self.die_on, self.close_after_reply = set(die_on), set(close_after_reply)
+        self.closed = threading.Event()     # set each time a connection has been closed
         self.listener = socket.create_server(address)
         threading.Thread(target=self.serve, daemon=True).start()
 
@@ -45,6 +46,7 @@ class Flaky:
                     conn.sendall(b'{"ok": %d}\n' % n)
                     if n in self.close_after_reply:
                         break
+            self.closed.set()
 
     def close(self) -> None:
         self.listener.close()
@@ -79,6 +81,8 @@ def test_connection_closed_while_idle_is_replaced_transparently(conf):
     try:
         client = rpc.Client("bank", conf, "dynamic")
         assert client.call("balance", username="a") == 1
+        # idle: the service has closed the kept connection before the next call
+        assert service.closed.wait(5)
         assert client.call("balance", username="a") == 2
         assert len(service.received) == 2
     finally:
