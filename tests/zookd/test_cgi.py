@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from zookd_helpers import get, parse_response, read_until_close
+from zookd_helpers import get, parse_response, read_until_close, send_raw
 
 SCRIPTS = {
     "env.cgi": """#!/usr/bin/env python3
@@ -92,9 +92,7 @@ def test_server_name_falls_back_to_the_section(cgi):
     env = json.loads(r.body)["env"]
     # get() always sends "Host: test"
     assert env["SERVER_NAME"] == "test" and env["SERVER_PORT"] == "80"
-    with socket.create_connection(cgi.addr("dynamic"), timeout=10) as s:
-        s.sendall(b"GET /cgi/env.cgi HTTP/1.0\r\n\r\n")
-        r, _ = parse_response(read_until_close(s))
+    r, _ = parse_response(send_raw(cgi.addr("dynamic"), b"GET /cgi/env.cgi HTTP/1.0\r\n\r\n"))
     env = json.loads(r.body)["env"]
     assert env["SERVER_NAME"] == cgi.addr("dynamic")[0]
     assert env["SERVER_PORT"] == str(cgi.addr("dynamic")[1])
@@ -196,11 +194,10 @@ def test_only_exec_paths_run_and_no_file_is_served(cgi, path):
 
 
 def test_cgi_responses_keep_the_connection_alive(cgi):
-    with socket.create_connection(cgi.addr("dynamic"), timeout=10) as s:
-        s.sendall(b"GET /cgi/cookies.cgi HTTP/1.1\r\nHost: t\r\n\r\n"
-                  b"POST /cgi/env.cgi HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
-                  b"GET /cgi/status.cgi HTTP/1.1\r\nConnection: close\r\n\r\n")
-        raw = read_until_close(s)
+    raw = send_raw(cgi.addr("dynamic"),
+                   b"GET /cgi/cookies.cgi HTTP/1.1\r\nHost: t\r\n\r\n"
+                   b"POST /cgi/env.cgi HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+                   b"GET /cgi/status.cgi HTTP/1.1\r\nConnection: close\r\n\r\n")
     first, raw = parse_response(raw)
     second, raw = parse_response(raw)
     third, raw = parse_response(raw)

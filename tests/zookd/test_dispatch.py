@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from zookd_helpers import Backend, exchange, fixed, get, parse_response, read_until_close
+from zookd_helpers import Backend, exchange, fixed, get, parse_response, read_until_close, send_raw
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n"
 
@@ -127,10 +127,7 @@ def test_chunked_response_is_relayed_and_ends_at_its_last_chunk(site):
 def test_response_ending_at_close_is_relayed_with_connection_close(site):
     svc = behind_zookd2(site, fixed(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
                                     b"until the end"))
-    with socket.create_connection(site.addr("main"), timeout=10) as s:
-        s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
-        raw = read_until_close(s)
-    r, _ = parse_response(raw)
+    r, _ = parse_response(send_raw(site.addr("main"), b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n"))
     assert r.body == b"until the end" and r.header("connection") == "close"
     svc.close()
 
@@ -153,9 +150,7 @@ def test_service_dying_before_answering_is_502(site):
 def test_service_dying_mid_body_closes_the_client_connection(site):
     svc = behind_zookd2(site, fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
                                     b"only part"))
-    with socket.create_connection(site.addr("main"), timeout=10) as s:
-        s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
-        raw = read_until_close(s)  # returns: zookd2 closed the connection
+    raw = send_raw(site.addr("main"), b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")  # zookd2 closed it
     assert raw.endswith(b"only part")
     assert site.procs[0].alive()
     svc.close()
@@ -329,11 +324,10 @@ def test_slow_and_silent_clients_do_not_block_others(two):
 # ---- connections ----
 
 def test_keep_alive_and_pipelining_through_zookd2(fs_site):
-    with socket.create_connection(fs_site.addr("main"), timeout=10) as s:
-        s.sendall(b"GET /zoobar/media/notes.txt HTTP/1.1\r\nHost: t\r\n\r\n"
-                  b"HEAD /zoobar/media/app.js HTTP/1.1\r\nHost: t\r\n\r\n"
-                  b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
-        raw = read_until_close(s)
+    raw = send_raw(fs_site.addr("main"),
+                   b"GET /zoobar/media/notes.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                   b"HEAD /zoobar/media/app.js HTTP/1.1\r\nHost: t\r\n\r\n"
+                   b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
     a, raw = parse_response(raw)
     b, raw = parse_response(raw, head_request=True)
     c, raw = parse_response(raw)

@@ -99,12 +99,17 @@ def parse_response(raw: bytes, head_request: bool = False) -> tuple[Response, by
 def exchange(addr: tuple[str, int], data: bytes, timeout: float = 10.0,
              head_request: bool = False) -> Response:
     """Send raw bytes, read until the peer closes, parse the first response."""
-    with socket.create_connection(addr, timeout=timeout) as s:
-        s.sendall(data)
-        raw = read_until_close(s)
+    raw = send_raw(addr, data, timeout)
     if not raw:
         raise ConnectionError("connection closed without a response")
     return parse_response(raw, head_request)[0]
+
+
+def send_raw(addr: tuple[str, int], data: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes on a new connection; return everything read until the peer closes."""
+    with socket.create_connection(addr, timeout=timeout) as s:
+        s.sendall(data)
+        return read_until_close(s)
 
 
 def read_until_close(s: socket.socket) -> bytes:
