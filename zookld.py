@@ -105,7 +105,7 @@ def service_args(description: str, argv: list[str] | None) -> argparse.Namespace
 def wrapper(playbook: str, doc: str, argv: list[str] | None = None) -> int:
     """A course-style command: `[service] [-- ansible-playbook options]` -> playbooks/<playbook>."""
     opts = service_args(doc.strip().splitlines()[0], argv)
-    return run_playbook(playbook, {"service": opts.service} if opts.service else None, opts.ansible_args)
+    return run_playbook(playbook, {"zoolab_only_service": opts.service} if opts.service else None, opts.ansible_args)
 
 
 if __name__ == "__main__":
