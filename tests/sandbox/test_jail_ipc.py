@@ -12,8 +12,10 @@ import secrets
 
 import pytest
 
+from tests.sandbox import jail_fixtures
 from tests.sandbox.helpers import echo_api
-from zoobar.sandbox import Sandbox
+
+no_seccomp = jail_fixtures.no_seccomp          # a fixture
 
 IPC = """
 import ctypes, os
@@ -51,13 +53,6 @@ def host_shm():
 def host_msg_keys():
     with open("/proc/sysvipc/msg") as f:
         return {int(line.split()[0]) for line in f.readlines()[1:]}
-
-
-@pytest.fixture
-def no_seccomp(tmp_path):
-    sb = Sandbox(root=str(tmp_path / "s"), seccomp=False)
-    yield sb
-    sb.close()
 
 
 def run(sandbox, owner, code):
