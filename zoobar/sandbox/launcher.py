@@ -8,18 +8,21 @@ code or on its threads.
 
 Per run, two processes:
 
-* the **supervisor** (root, its own session): unshares a mount and a network
-  namespace, mounts a size-limited tmpfs over the owner's directory (inside
-  that private mount namespace only), copies the owner's persistent files
-  into it, bind-mounts the standard library read-only at its usual path
-  inside it, forks the profile, enforces the wall-clock limit, and copies the
-  files back when the profile has ended;
-* the **profile** (its child): keeps only stdout/stderr and the API channel,
-  chroots into the owner's directory, sets its limits, drops to the owner's
-  uid, sets no_new_privs and a seccomp filter, and executes the code.
+* the **supervisor** (root, its own session): unshares a mount, an IPC and a
+  network namespace, mounts a size-limited tmpfs over the owner's directory
+  (inside that private mount namespace only), bind-mounts the standard
+  library read-only at its usual path inside it, copies the owner's
+  persistent files in (``load_files``), forks the profile, enforces the
+  wall-clock limit, and saves the files, all or nothing and within the
+  owner's quota, when the profile has ended (``save_files``);
+* the **profile** (its child): ``confine`` keeps only stdout/stderr and the
+  API channel, chroots into the owner's directory, sets its limits, drops to
+  the owner's uid, sets no_new_privs and a seccomp filter; then the payload
+  runs (``run_python``: the profile's code, with the ``api`` module).
 
-The profile therefore sees its owner's directory as ``/`` (cwd ``/``), plus a
-read-only ``/usr/lib/python3.X``; nothing else of the host exists for it.
+The profile therefore sees its owner's directory as ``/`` (cwd ``/``), with
+its ``/data``, plus a read-only ``/usr/lib/python3.X``; nothing else of the
+host exists for it.
 """
 
 import ctypes
