@@ -111,7 +111,7 @@ enum http_err conn_read_body(struct conn *c, size_t head_len, uint64_t length,
     if (e != HTTP_OK)
         return e;
     uint64_t left = length - first;
-    int64_t deadline = body_deadline(l, left);
+    int64_t deadline = body_deadline(l, length);
     static __thread char tmp[65536];
     while (left > 0) {
         int64_t now = now_ms();

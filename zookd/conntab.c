@@ -129,17 +129,28 @@ out:
     return ok ? 0 : -1;
 }
 
-void tab_idle(struct tab_entry *e)
+void tab_idle(struct tab_entry *e, long long since)
 {
     pthread_mutex_lock(&mu);
     if (e->counted && !atomic_load(&e->idle)) {
         struct tab_addr *a = e->addr;
-        e->prev = idle_tail;
-        *(idle_tail ? &idle_tail->next : &idle_head) = e;
-        idle_tail = e;
-        e->aprev = a->tail;
-        *(a->tail ? &a->tail->anext : &a->head) = e;
-        a->tail = e;
+        e->since = since;
+        /* Entries arrive nearly in order (each worker notes its idle
+         * connections every 100 ms, oldest first): the walk is short. */
+        struct tab_entry *p = idle_tail;
+        while (p && p->since > since)
+            p = p->prev;
+        e->prev = p;
+        e->next = p ? p->next : idle_head;
+        *(e->next ? &e->next->prev : &idle_tail) = e;
+        *(p ? &p->next : &idle_head) = e;
+        p = a->tail;
+        while (p && p->since > since)
+            p = p->aprev;
+        e->aprev = p;
+        e->anext = p ? p->anext : a->head;
+        *(e->anext ? &e->anext->aprev : &a->tail) = e;
+        *(p ? &p->anext : &a->head) = e;
         atomic_store(&e->idle, 1);
     }
     pthread_mutex_unlock(&mu);

@@ -25,6 +25,7 @@ struct tab_entry {
     struct tab_addr *addr;
     int fd;
     int counted;     /* holds a place (until it leaves or is evicted) */
+    long long since; /* idle since (ms): the lists are kept in this order */
     atomic_int idle; /* on the idle lists */
 };
 
@@ -34,8 +35,9 @@ void tab_init(int max_total, int max_per_addr);
  * needed (its descriptor is shut down; its owner then sees it close).
  * 0, or -1: refused. */
 int tab_admit(struct tab_entry *e, const struct sockaddr_storage *ss, int fd);
-/* It finished a request and waits for the next: it may be closed to make room. */
-void tab_idle(struct tab_entry *e);
+/* It finished a request at `since` (ms) and waits for the next: it may be
+ * closed to make room. */
+void tab_idle(struct tab_entry *e, long long since);
 /* A request began: no longer idle. Cheap when it was not idle. */
 void tab_busy(struct tab_entry *e);
 /* Give the place back; call before closing its descriptor. Idempotent. */

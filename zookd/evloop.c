@@ -218,7 +218,8 @@ static void *resume_thread(void *arg)
     int state = EV_HEAD;
     if (keep) {
         cl->started = 0;
-        cl->deadline = now_ms() + lim->idle_timeout_ms;
+        cl->idle_since = now_ms();
+        cl->deadline = cl->idle_since + lim->idle_timeout_ms;
     } else if (cl->c.answered_error && !cl->eof && lim->linger_ms > 0 &&
                shutdown(cl->c.fd, SHUT_WR) == 0) {
         /* the loop lingers: the client reads the error page, not a reset */
@@ -286,7 +287,8 @@ void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_
         return;
     }
     cl->started = 0;
-    cl->deadline = now_ms() + lim->idle_timeout_ms;
+    cl->idle_since = now_ms();
+    cl->deadline = cl->idle_since + lim->idle_timeout_ms;
     atomic_store(&cl->state, EV_HEAD);
     cl->again = 1; /* the caller looks for a pipelined request (a loop, not recursion) */
 }
@@ -394,8 +396,9 @@ static void on_accept(struct ev_worker *w)
 static void sweep(struct ev_worker *w)
 {
     int64_t now = now_ms();
-    for (struct ev_conn *cl = w->list.next, *next; cl != &w->list; cl = next) {
-        next = cl->next;
+    /* oldest first, so that idle connections reach the table in order */
+    for (struct ev_conn *cl = w->list.prev, *prev; cl != &w->list; cl = prev) {
+        prev = cl->prev;
         int st = atomic_load(&cl->state);
         if (st != EV_DEAD && st != EV_THREAD && now >= cl->deadline) {
             if (st == EV_LINGER)
@@ -409,7 +412,7 @@ static void sweep(struct ev_worker *w)
         if (st == EV_DEAD)
             conn_drop(cl);
         else if (st == EV_HEAD && !cl->started && cl->c.nreq > 0 && !atomic_load(&cl->tab.idle))
-            tab_idle(&cl->tab); /* waiting for its next request: may make room */
+            tab_idle(&cl->tab, cl->idle_since); /* waiting for its next request: may make room */
     }
 }
 

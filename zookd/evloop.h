@@ -50,6 +50,7 @@ struct ev_conn {
     atomic_int state;
     int started;         /* a byte of the current head has arrived */
     int64_t deadline;
+    int64_t idle_since;  /* the last answer went out (EV_HEAD, not started) */
     struct ev_aux *aux;  /* EV_AUX: waited on */
     enum http_err aux_timeout;
     int resume;
