@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox import jail_fixtures
 from tests.sandbox.helpers import echo_api
 from zoobar.sandbox import Limits, Sandbox, UidMap, UidRangeExhausted
 from zoobar.sandbox.runner import UID_FIRST, UID_LAST
 
 REPO = Path(__file__).resolve().parents[2]
+no_seccomp = jail_fixtures.no_seccomp          # a fixture
 WEIRD_NAMES = ["../x", "a/b", ".", "..", "", "é☃日本", "x" * 1000, "nul\0byte", "-rf", "a b\n"]
 
 
@@ -334,13 +336,6 @@ def test_runs_beyond_the_parallel_limit_wait_for_a_slot(tmp_path):
 
 
 # -- each layer holds on its own (seccomp off) -----------------------------------------
-
-@pytest.fixture
-def no_seccomp(tmp_path):
-    sb = Sandbox(root=str(tmp_path / "s"), seccomp=False)
-    yield sb
-    sb.close()
-
 
 def test_without_seccomp_the_network_namespace_alone_keeps_loopback_out_of_reach(no_seccomp):
     import socket
