@@ -8,9 +8,9 @@ import ipaddress
 import re
 
 import pytest
-import zoolab_table
+from zoolab import table as zoolab_table
 
-from conftest import ROOT, render
+from tests.provision.helpers import ROOT, render
 
 SERVICE_TEMPLATES = ROOT / "roles/zoolab_service/templates"
 HOST_TEMPLATES = ROOT / "roles/zoolab_host/templates"

@@ -2,24 +2,16 @@
 
 The one place the grader, the diagram and Molecule's isolation checks turn the
 table into an expected reachability matrix. TCP follows
-``zoolab_table.allowed_edges`` (``accept_from: [any]`` opens a row's port to
+``zoolab.table.allowed_edges`` (``accept_from: [any]`` opens a row's port to
 clients outside the container network and to the host, never to another
 container); ICMP is allowed only from the callers a row names explicitly.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT, ROOT / "filter_plugins"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from zoolab_table import allowed_edges, service_rows
-
-from tools.zookconf import load_group_vars
+from zoolab import ROOT
+from zoolab.render_conf import load_group_vars
+from zoolab.table import allowed_edges, service_rows
 
 __all__ = ["ROOT", "allowed_edges", "expected_matrix", "site_rows"]
 

@@ -1,9 +1,9 @@
 """The service table as data: validation and derived fields.
 
-Used by Ansible (as the filters ``zoolab_validated`` and ``zoolab_service_rows``)
-and by tools/zookconf.py for local mode, so that both read the table the same
-way. Pure functions over plain lists of dicts; no Ansible import needed to use
-them from Python.
+Used by Ansible (through filter_plugins/zoolab.py, as the filters
+``zoolab_validated``, ``zoolab_service_rows`` and ``zoolab_container_rows``) and
+by zoolab.render_conf for local mode, so that both read the table the same way.
+Pure functions over plain lists of dicts, standard library only.
 """
 
 from __future__ import annotations
@@ -172,28 +172,3 @@ def allowed_edges(services: list[dict]) -> set[tuple[str, str]]:
             if caller != ANY:
                 edges.add((caller, row["name"]))
     return edges
-
-
-class FilterModule:
-    """Ansible entry point."""
-
-    def filters(self) -> dict:
-        return {
-            "zoolab_validated": _ansible_errors(validate),
-            "zoolab_service_rows": _ansible_errors(service_rows),
-            "zoolab_container_rows": _ansible_errors(container_rows),
-        }
-
-
-def _ansible_errors(func):
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except TableError as err:
-            from ansible.errors import AnsibleFilterError
-
-            raise AnsibleFilterError(f"service table: {err}") from None
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper

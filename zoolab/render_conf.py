@@ -7,8 +7,8 @@ drift from what is deployed. In local mode each service listens on its own
 loopback address, 127.<net>.<lxcbr>.4, so that the RPC servers can still tell
 callers apart by source address, and main listens on 127.0.0.1 (or --main-host).
 
-    tools/zookconf.py --local [--net 1] [--main-port 8080] [-o zook.conf]
-    tools/zookconf.py                      # container addresses, to stdout
+    python -m zoolab.render_conf --local [--net 1] [--main-port 8080] [-o zook.conf]
+    python -m zoolab.render_conf           # container addresses, to stdout
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "filter_plugins"))
-
-from zoolab_table import TableError, service_rows  # noqa: E402
+from zoolab import ROOT
+from zoolab.table import TableError, service_rows
 
 TEMPLATE = ROOT / "roles/zoobar_app/templates/zook.conf.j2"
 
@@ -96,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = render(args.local, args.net, args.main_host, args.main_port, overrides)
     except TableError as err:
-        print(f"zookconf: service table: {err}", file=sys.stderr)
+        print(f"render_conf: service table: {err}", file=sys.stderr)
         return 2
     if args.output:
         Path(args.output).write_text(text)
