@@ -11,10 +11,14 @@ the host runs.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoolab.render_conf import load_group_vars
+# The host's record (group_vars `zoolab_site_record`; a test keeps the two
+# equal). Read with the standard library only: ./zookld.py may run under a
+# Python without the venv's packages.
+RECORD = Path(os.environ.get("ZOOLAB_SITE_RECORD", "/var/lib/zoolab/site.json"))
 
 
 class EditionError(ValueError):
@@ -37,33 +41,48 @@ class Edition:
         return self.row["state"] == "fresh"
 
 
+def _group_vars(overrides: dict | None = None) -> dict:
+    from zoolab.render_conf import load_group_vars  # needs jinja2 and yaml
+
+    return load_group_vars(overrides)
+
+
 def table() -> dict[str, dict]:
-    return {str(k): v for k, v in load_group_vars()["zoolab_editions"].items()}
+    return {str(k): v for k, v in _group_vars()["zoolab_editions"].items()}
 
 
 def default() -> str:
-    return str(load_group_vars()["zoolab_edition"])
-
-
-def record_path() -> Path:
-    return Path(load_group_vars()["zoolab_site_record"])
+    return str(_group_vars()["zoolab_edition"])
 
 
 def deployed(path: Path | None = None) -> dict | None:
     """The host's record of what it runs, or None (nothing deployed, unreadable)."""
     try:
-        record = json.loads((path or record_path()).read_text())
+        record = json.loads((path or RECORD).read_text())
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and "edition" in record else None
 
 
+def site_vars(edition: str | None = None, sandbox: str | None = None,
+              record: Path | None = None) -> dict[str, str]:
+    """Extra vars for a playbook run on this host: the requested edition and
+    backend, else what the host runs (the backend only while the edition
+    stays), else nothing (group_vars decide). Standard library only."""
+    found = deployed(record) or {}
+    out = {}
+    if edition or found.get("edition"):
+        out["zoolab_edition"] = str(edition or found["edition"])
+    if sandbox:
+        out["zoolab_sandbox_backend"] = sandbox
+    elif found.get("sandbox_backend") and out.get("zoolab_edition") == str(found.get("edition")):
+        out["zoolab_sandbox_backend"] = str(found["sandbox_backend"])
+    return out
+
+
 def chosen(requested: str | None = None, record: Path | None = None) -> str:
     """The edition to act on: the requested one, else the deployed one, else the default."""
-    if requested:
-        return str(requested)
-    found = deployed(record)
-    return str(found["edition"]) if found else default()
+    return site_vars(requested, record=record).get("zoolab_edition") or default()
 
 
 def load(name: str | None = None, sandbox: str | None = None) -> Edition:
@@ -75,7 +94,7 @@ def load(name: str | None = None, sandbox: str | None = None) -> Edition:
     overrides = {"zoolab_edition": name}
     if sandbox:
         overrides["zoolab_sandbox_backend"] = sandbox
-    gv = load_group_vars(overrides)
+    gv = _group_vars(overrides)
     if gv["zoolab_sandbox_backend"] not in gv["zoolab_sandbox_backends"]:
         raise EditionError(f"unknown sandbox backend {gv['zoolab_sandbox_backend']!r}; "
                            f"choose one of {', '.join(gv['zoolab_sandbox_backends'])}")

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import jinja2
+import jinja2.meta
 import yaml
 
 from zoolab import ROOT
@@ -28,7 +29,12 @@ TEMPLATE = ROOT / "roles/zoobar_app/templates/zook.conf.j2"
 
 
 def load_group_vars(overrides: dict | None = None) -> dict:
-    """Merge group_vars/all/*.yml and resolve Jinja expressions in values."""
+    """Merge group_vars/all/*.yml and resolve Jinja expressions in values.
+
+    A value may refer to variables that are expressions themselves
+    (``zoolab_db_dir`` -> ``zoolab_app_dir`` -> ``zoolab_home`` -> the
+    edition's row): each is resolved, once, before the value using it, as
+    Ansible's lazy templating does."""
     data: dict = {}
     for path in sorted((ROOT / "group_vars/all").glob("*.yml")):
         data.update(yaml.safe_load(path.read_text()) or {})
@@ -36,17 +42,27 @@ def load_group_vars(overrides: dict | None = None) -> dict:
     data = {"playbook_dir": str(ROOT / "playbooks"), **data, **(overrides or {})}
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters.update(dirname=os.path.dirname, basename=os.path.basename)
+    done: dict = {}
 
-    def resolve(value):
+    def variable(name: str, using: tuple[str, ...]):
+        if name not in done:
+            if name in using:
+                raise ValueError(f"group_vars: {' -> '.join((*using, name))} refers to itself")
+            done[name] = resolve(data[name], (*using, name))
+        return done[name]
+
+    def resolve(value, using: tuple[str, ...]):
         if isinstance(value, str) and "{{" in value:
-            return yaml.safe_load(env.from_string(value).render(**data))
+            names = jinja2.meta.find_undeclared_variables(env.parse(value))
+            known = {n: variable(n, using) for n in names if n in data}
+            return yaml.safe_load(env.from_string(value).render(**known))
         if isinstance(value, list):
-            return [resolve(v) for v in value]
+            return [resolve(v, using) for v in value]
         if isinstance(value, dict):
-            return {k: resolve(v) for k, v in value.items()}
+            return {k: resolve(v, using) for k, v in value.items()}
         return value
 
-    return {k: resolve(v) for k, v in data.items()}
+    return {k: variable(k, ()) for k in data}
 
 
 def local_overrides(rows: list[dict], net: int, main_host: str, main_port: int,
