@@ -2,7 +2,7 @@
 
 zoolab_validated, zoolab_service_rows, zoolab_container_rows  (zoolab.table)
 zoolab_expected_pairs  the reachability matrix Molecule's isolation checks
-                       expect (zoolab.grader.policy, as the grader and the diagram)
+                       expect (zoolab.table.expected_matrix, as the grader and the diagram)
 
 Ansible loads this file by path, not as part of a package, so it puts the
 repository (this file's parent's parent) on sys.path to import zoolab: the
@@ -17,13 +17,12 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from zoolab import table  # noqa: E402
-from zoolab.grader.policy import expected_matrix  # noqa: E402
 
 
 def zoolab_expected_pairs(rows):
     """[{src, dst, icmp, tcp}] for every ordered pair of rows, sorted."""
     return [{"src": src, "dst": dst, **want}
-            for (src, dst), want in sorted(expected_matrix(rows).items())]
+            for (src, dst), want in sorted(table.expected_matrix(rows).items())]
 
 
 def _ansible_errors(func):

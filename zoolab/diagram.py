@@ -20,7 +20,8 @@ import shutil
 import subprocess
 import sys
 
-from zoolab.grader.policy import ROOT, allowed_edges, site_rows
+from zoolab import ROOT
+from zoolab.table import allowed_edges, site_rows
 
 DOT_PATH = ROOT / "docs/reachability.dot"
 SVG_PATH = ROOT / "docs/reachability.svg"

@@ -42,9 +42,9 @@ class Edition:
 
 
 def _group_vars(overrides: dict | None = None) -> dict:
-    from zoolab.render_conf import load_group_vars  # needs jinja2 and yaml
+    from zoolab import group_vars  # needs jinja2 and yaml
 
-    return load_group_vars(overrides)
+    return group_vars.load(overrides)
 
 
 def table() -> dict[str, dict]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from zoolab import ROOT
 from zoolab.grader.exercises import Context, exercises, run
-from zoolab.grader.policy import site_rows
+from zoolab.table import site_rows
 from zoolab.grader.site import DEFAULT_RUNNER, Runner
 
 

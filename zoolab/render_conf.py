@@ -14,55 +14,16 @@ callers apart by source address, and main listens on 127.0.0.1 (or --main-host).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import jinja2
-import jinja2.meta
-import yaml
 
 from zoolab import ROOT
-from zoolab.table import TableError, service_rows
+from zoolab.group_vars import GroupVarsError
+from zoolab.table import TableError, site_rows
 
 TEMPLATE = ROOT / "roles/zoobar_app/templates/zook.conf.j2"
-
-
-def load_group_vars(overrides: dict | None = None) -> dict:
-    """Merge group_vars/all/*.yml and resolve Jinja expressions in values.
-
-    A value may refer to variables that are expressions themselves
-    (``zoolab_db_dir`` -> ``zoolab_app_dir`` -> ``zoolab_home`` -> the
-    edition's row): each is resolved, once, before the value using it, as
-    Ansible's lazy templating does."""
-    data: dict = {}
-    for path in sorted((ROOT / "group_vars/all").glob("*.yml")):
-        data.update(yaml.safe_load(path.read_text()) or {})
-    # What Ansible itself provides to group_vars expressions (magic variable, filters).
-    data = {"playbook_dir": str(ROOT / "playbooks"), **data, **(overrides or {})}
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.filters.update(dirname=os.path.dirname, basename=os.path.basename)
-    done: dict = {}
-
-    def variable(name: str, using: tuple[str, ...]):
-        if name not in done:
-            if name in using:
-                raise ValueError(f"group_vars: {' -> '.join((*using, name))} refers to itself")
-            done[name] = resolve(data[name], (*using, name))
-        return done[name]
-
-    def resolve(value, using: tuple[str, ...]):
-        if isinstance(value, str) and "{{" in value:
-            names = jinja2.meta.find_undeclared_variables(env.parse(value))
-            known = {n: variable(n, using) for n in names if n in data}
-            return yaml.safe_load(env.from_string(value).render(**known))
-        if isinstance(value, list):
-            return [resolve(v, using) for v in value]
-        if isinstance(value, dict):
-            return {k: resolve(v, using) for k, v in value.items()}
-        return value
-
-    return {k: variable(k, ()) for k in data}
 
 
 def local_overrides(rows: list[dict], net: int, main_host: str, main_port: int,
@@ -84,9 +45,7 @@ def local_overrides(rows: list[dict], net: int, main_host: str, main_port: int,
 def render(local: bool = False, net: int = 1, main_host: str = "127.0.0.1",
            main_port: int = 8080, overrides: dict | None = None,
            app_root: Path = ROOT) -> str:
-    gv = load_group_vars(overrides)
-    rows = service_rows(gv["zoolab_services"], gv["zoolab_net_prefix"],
-                        gv["zoolab_service_host_octet"])
+    rows = site_rows(overrides)
     if local:
         rows = local_overrides(rows, net, main_host, main_port, app_root)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)),
@@ -111,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         text = render(args.local, args.net, args.main_host, args.main_port, overrides)
     except TableError as err:
         print(f"render_conf: service table: {err}", file=sys.stderr)
+        return 2
+    except GroupVarsError as err:
+        print(f"render_conf: group_vars: {err}", file=sys.stderr)
         return 2
     if args.output:
         Path(args.output).write_text(text)

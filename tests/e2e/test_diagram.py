@@ -3,7 +3,7 @@
 import copy
 import re
 from zoolab import diagram
-from zoolab.grader.policy import expected_matrix, site_rows
+from zoolab.table import expected_matrix, site_rows
 
 
 def rows_without_caller(service: str, caller: str) -> list[dict]:

@@ -14,7 +14,7 @@ import pytest
 from tests.stack import ROOT, running_stack
 from zoolab.grade import local_rows
 from zoolab.grader import exercises
-from zoolab.grader.policy import expected_matrix, site_rows
+from zoolab.table import expected_matrix, site_rows
 from zoolab.grader.site import CheckFailed, Runner
 
 

@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import copy
 
-import jinja2
 import pytest
-import yaml
 
-from tests.provision.helpers import ROOT
+from zoolab import group_vars as zoolab_group_vars
 from zoolab import table as zoolab_table
-
-
-def load_group_vars() -> dict:
-    data: dict = {}
-    for path in sorted((ROOT / "group_vars/all").glob("*.yml")):
-        data.update(yaml.safe_load(path.read_text()) or {})
-    # The table's one templated value (the front end's cmd).
-    for row in data["zoolab_services"]:
-        if "{{" in str(row["cmd"]):
-            row["cmd"] = jinja2.Template(row["cmd"]).render(**data)
-    return data
 
 
 @pytest.fixture(scope="session")
 def group_vars() -> dict:
-    return load_group_vars()
+    """Every group_vars variable, resolved (zoolab.group_vars, as local mode reads them)."""
+    return zoolab_group_vars.load()
 
 
 @pytest.fixture
@@ -38,7 +26,6 @@ def table(group_vars) -> list[dict]:
 @pytest.fixture(scope="session")
 def containers(group_vars) -> list[dict]:
     gv = group_vars
-    rows = zoolab_table.service_rows(gv["zoolab_services"], gv["zoolab_net_prefix"],
-                                     gv["zoolab_service_host_octet"])
-    return zoolab_table.container_rows(rows, gv["zoolab_idmap_base"], gv["zoolab_idmap_size"],
-                                       gv["zoolab_student_uid"], gv["zoolab_bridge_prefix"])
+    return zoolab_table.container_rows(zoolab_table.site_rows(), gv["zoolab_idmap_base"],
+                                       gv["zoolab_idmap_size"], gv["zoolab_student_uid"],
+                                       gv["zoolab_bridge_prefix"])

@@ -15,7 +15,8 @@ import yaml
 from tests.provision.helpers import ROOT, run_playbook
 from zoolab import editions
 from zoolab.local import forget_state, local_env
-from zoolab.render_conf import load_group_vars
+from zoolab.group_vars import GroupVarsError
+from zoolab.group_vars import load as load_group_vars
 
 EDITIONS = ["2022", "2023", "2024", "2026"]
 RENDER = ROOT / "tests/provision/files/render-editions.yml"
@@ -162,7 +163,7 @@ def test_group_vars_resolve_chains_and_refuse_cycles(monkeypatch):
     gv = load_group_vars({"zoolab_edition": "2024"})
     assert gv["zoolab_db_dir"] == "/app/zoobar/db" and gv["zoolab_fresh_state"] is True
     assert {r.get("dir") for r in gv["zoolab_services"]} == {None, "/app"}
-    with pytest.raises(ValueError, match="refers to itself"):
+    with pytest.raises(GroupVarsError, match="cyclic reference"):
         load_group_vars({"zoolab_home": "{{ zoolab_db_dir }}"})
 
 

@@ -128,6 +128,16 @@ def get(addr: tuple[str, int], path: str, headers: str = "", method: str = "GET"
     return exchange(addr, head.encode("latin-1") + body, timeout, head_request=method == "HEAD")
 
 
+def client_from(site, n: int = 9, section: str = "main", timeout: float = 10.0) -> socket.socket:
+    """A client socket from 127.<net>.<n>.9 (so its address is known),
+    connected to the section."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((site.host(n).rsplit(".", 1)[0] + ".9", 0))
+    s.connect(site.addr(section))
+    return s
+
+
 @dataclass
 class Proc:
     """A zookd2 or zookfs process."""
@@ -284,5 +294,5 @@ def fixed(response: bytes):
     return handler
 
 
-__all__ = ["Backend", "Proc", "Response", "Site", "claim_net", "exchange", "fixed", "get",
+__all__ = ["Backend", "Proc", "client_from", "Response", "Site", "claim_net", "exchange", "fixed", "get",
            "parse_response", "read_until_close", "wait_listening", "free_port", "BINDIR"]

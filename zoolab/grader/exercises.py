@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from zoolab.grader.policy import expected_matrix
+from zoolab.table import expected_matrix
 from zoolab.grader.site import (
     Browser,
     CheckFailed,
