@@ -15,7 +15,6 @@ import re
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,14 +23,11 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from zoobar import serve
+from zoolab import ROOT
+from zoolab.site import COOKIE, HOME, SiteClient
 
-from zoobar import serve  # noqa: E402
-
-HOME = "/zoobar/index.cgi/"
-COOKIE = "PyZoobarLogin"
+__all__ = ["COOKIE", "HOME", "ROOT"]   # re-exported for the bench scripts (from zoolab)
 DEPLOYED = ("127.0.0.1", 8888)
 
 # wrk prints this line from the Lua done() hook: requests, duration (us), socket
@@ -123,17 +119,20 @@ def report(label: str, ours: float, baseline: float, unit: str, detail: str = ""
 
 def register(base: str, username: str, password: str) -> str:
     """Register ``username`` on the site at ``base``; the login cookie's value."""
-    web = requests.Session()
+    return user(base, username, password).cookie
+
+
+def user(base: str, username: str, password: str) -> SiteClient:
+    """A site client logged in as ``username``, newly registered on the site at ``base``."""
+    site = SiteClient(base, timeout=60)
     for _ in range(3):   # a deployed auth with full-strength hashing may be slow to answer
-        r = web.post(base + HOME + "login", timeout=60, data={
-            "login_username": username, "login_password": password, "nexturl": HOME,
-            "submit_registration": "Register"})
+        r = site.register(username, password)
         if r.status_code != 503:
             break
     if r.status_code != 200 or "Log out" not in r.text:
         raise RuntimeError(f"registering {username} at {base} failed: {r.status_code} "
                            f"{r.text[-300:]}")
-    return web.cookies[COOKIE]
+    return site
 
 
 def answering(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -203,7 +202,7 @@ def stack_and_monolith(tmp: Path, sections: list[str] | None = None,
     "gunicorn", default the site's) and the monolith next to it, on the stack's
     loopback block; yields (stack, monolith base URL, monolith data dir)."""
     from tests.stack import TEST_ENV, running_stack
-    from tools.zooklocal import local_env
+    from zoolab.local import local_env
 
     with running_stack(tmp / "stack", sections=sections or SITE_SECTIONS,
                        frontend=frontend) as stack:
