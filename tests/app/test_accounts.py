@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.app.conftest import unique
+from tests.app.helpers import unique
 from tests.app.test_lifecycle import RPC_CORE
 from tests.stack import running_stack
 from zoobar import rpc

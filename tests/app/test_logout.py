@@ -8,7 +8,7 @@ import re
 import requests
 from markupsafe import escape
 
-from tests.app.conftest import register, save_profile_and_view, unique
+from tests.app.helpers import register, save_profile_and_view, unique
 
 
 def logged_in(stack, cookie: str, name: str) -> bool:

@@ -9,7 +9,7 @@ import time
 import nh3
 import pytest
 
-from tests.app.conftest import save_profile_and_view
+from tests.app.helpers import save_profile_and_view
 from zoobar.frontend import profiles
 
 # What the audit used (20 s of front-end CPU per view), and the worst shapes

@@ -10,8 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.app.conftest import login, register, unique
-from tests.app.test_contract import zoobars_on_users_page
+from tests.app.helpers import login, register, unique, zoobars_on_users_page
 from tests.stack import running_stack
 
 DELAY_MAX = 3

@@ -8,8 +8,7 @@ import unicodedata
 import pytest
 from markupsafe import escape
 
-from tests.app.conftest import login, register, unique
-from tests.app.test_contract import send, zoobars_on_users_page
+from tests.app.helpers import login, register, send, unique, zoobars_on_users_page
 from zoobar import usernames
 
 COMPOSED, DECOMPOSED = "\u00e9mile", "e\u0301mile"
