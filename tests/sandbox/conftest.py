@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 from tests.sandbox.helpers import Site  # noqa: E402
 from tests.stack import running_stack  # noqa: E402
-from zoobar.sandbox import Sandbox  # noqa: E402
+from zoobar.sandbox import Limits, Sandbox  # noqa: E402
 
 SECTIONS = ["auth", "honeychecker", "bank", "profilestore", "profile"]
 
@@ -32,7 +32,9 @@ if os.geteuid() != 0:
 
 @pytest.fixture
 def sandbox(tmp_path) -> Sandbox:
-    sb = Sandbox(root=str(tmp_path / "sandbox"))
+    # Runs wait for their owner's turn up to 5 s, not the default 1 s: the tests
+    # of turn-taking queue 1 s runs (test_profile_busy.py tests the default).
+    sb = Sandbox(root=str(tmp_path / "sandbox"), limits=Limits(lock_wait=5.0))
     yield sb
     sb.close()
 
