@@ -38,9 +38,10 @@
 #include "conf.h"
 #include "evloop.h"
 #include "http.h"
-#include "net.h"
 
 #define POOL_MAX 256
+/* zook.conf's max_conns_per_client when the section has none */
+#define DEFAULT_CONNS_PER_CLIENT 256
 
 struct service {
     const char *name;
@@ -177,26 +178,10 @@ static int build_response_head(const struct http_head *h, int closing, char *out
     return put(out, cap, len, "\r\n", 2);
 }
 
-/* Send the request body: what is already buffered, then the rest. */
-static enum http_err send_body(struct conn *c, size_t head_len, uint64_t length, int bfd,
-                               char *tmp)
+/* conn_read_body's sink: the request body goes on to the service. */
+static enum http_err to_service(void *arg, const char *p, size_t n)
 {
-    size_t have = c->len - head_len;
-    size_t first = have < length ? have : (size_t)length;
-    if (first && net_write_all(bfd, c->buf + head_len, first, 0) < 0)
-        return HTTP_E_BAD_GATEWAY;
-    conn_consume(c, head_len + first);
-    uint64_t left = length - first;
-    while (left > 0) {
-        size_t want = left < RELAY_BUF ? (size_t)left : RELAY_BUF;
-        ssize_t r = net_read(c->fd, tmp, want, now_ms() + limits.io_timeout_ms, &c->timeo_ms);
-        if (r <= 0)
-            return HTTP_CLOSED;
-        if (net_write_all(bfd, tmp, (size_t)r, 0) < 0)
-            return HTTP_E_BAD_GATEWAY;
-        left -= (uint64_t)r;
-    }
-    return HTTP_OK;
+    return net_write_all(*(int *)arg, p, n, 0) < 0 ? HTTP_E_BAD_GATEWAY : HTTP_OK;
 }
 
 /* Read the service's response head into rb. */
@@ -328,7 +313,7 @@ static int finish_response(struct conn *c, const struct plan *p, int bfd, struct
     enum http_err e = http_response_body(rh, p->is_head, &rbody);
     if (e != HTTP_OK || rh->status == 101) {
         close(bfd);
-        conn_send_error(c->fd, HTTP_E_BAD_GATEWAY);
+        conn_send_error(c, HTTP_E_BAD_GATEWAY);
         return 0;
     }
     int keep = p->keep && rbody.kind != BODY_UNTIL_CLOSE;
@@ -338,7 +323,7 @@ static int finish_response(struct conn *c, const struct plan *p, int bfd, struct
     size_t olen;
     if (build_response_head(rh, !keep, out, sizeof out, &olen) < 0) {
         close(bfd);
-        conn_send_error(c->fd, HTTP_E_BAD_GATEWAY);
+        conn_send_error(c, HTTP_E_BAD_GATEWAY);
         return 0;
     }
     size_t have = rlen - rh->len;
@@ -400,7 +385,7 @@ static int handle_request(struct conn *c, struct http_head *h, const char *clien
         if (sent && p.body.kind == BODY_LENGTH) {
             if (http_has_token(h, "expect", "100-continue") && c->len - h->len < p.body.length)
                 net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
-            e = send_body(c, h->len, p.body.length, bfd, rb);
+            e = conn_read_body(c, h->len, p.body.length, &limits, to_service, &bfd);
             if (e != HTTP_OK)
                 goto fail;
             /* h pointed into c->buf, which send_body consumed: no more use. */
@@ -434,7 +419,7 @@ fail:
     if (bfd >= 0)
         close(bfd);
     if (e != HTTP_CLOSED)
-        conn_send_error(c->fd, e);
+        conn_send_error(c, e);
     return 0;
 }
 
@@ -597,6 +582,8 @@ int main(int argc, char **argv)
 {
     static struct conf conf;
     const struct conf_section *sec = service_start(argc, argv, &conf, &limits);
+    limits.max_conns_per_client = conf_int(&conf, sec, "max_conns_per_client",
+                                           DEFAULT_CONNS_PER_CLIENT, 1, 1000000);
     load_services(&conf, sec);
     int lfd = service_listen(&conf, sec, "zookd2");
     fprintf(stderr, "zookd2: routing to %zu services\n", nservices);

@@ -11,7 +11,7 @@ import pytest
 
 from bench import inprocess
 from tests.app.test_rpc import Sample
-from tools import zooklocal
+from zoolab import local as zooklocal
 from zoobar import rpc
 
 

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from zookd_helpers import Backend, exchange, fixed, get, parse_response, read_until_close, send_raw
+from zookd_helpers import (Backend, client_from, exchange, fixed, get, parse_response,
+                           read_until_close, send_raw)
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n"
 
@@ -30,15 +31,6 @@ def two(site):
     yield site
     site.first.close()
     site.second.close()
-
-
-def client_from(site, n: int = 9) -> socket.socket:
-    """A client socket bound to 127.<net>.<n>.9, so its address is known."""
-    s = socket.socket()
-    s.settimeout(10)
-    s.bind((site.host(n).rsplit(".", 1)[0] + ".9", 0))
-    s.connect(site.addr("main"))
-    return s
 
 
 def behind_zookd2(site, handler, env: dict | None = None) -> Backend:

@@ -12,17 +12,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.stack import claim_net  # noqa: E402
+from tests.stack import ROOT, claim_net
 
 BINDIR = Path(os.environ.get("ZOOLAB_BINDIR", ROOT / "zookd" / "build")).resolve()
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
@@ -131,6 +126,16 @@ def get(addr: tuple[str, int], path: str, headers: str = "", method: str = "GET"
     head = (f"{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n{headers}"
             + (f"Content-Length: {len(body)}\r\n" if body else "") + "\r\n")
     return exchange(addr, head.encode("latin-1") + body, timeout, head_request=method == "HEAD")
+
+
+def client_from(site, n: int = 9, section: str = "main", timeout: float = 10.0) -> socket.socket:
+    """A client socket from 127.<net>.<n>.9 (so its address is known),
+    connected to the section."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((site.host(n).rsplit(".", 1)[0] + ".9", 0))
+    s.connect(site.addr(section))
+    return s
 
 
 @dataclass
@@ -289,5 +294,5 @@ def fixed(response: bytes):
     return handler
 
 
-__all__ = ["Backend", "Proc", "Response", "Site", "claim_net", "exchange", "fixed", "get",
+__all__ = ["Backend", "Proc", "client_from", "Response", "Site", "claim_net", "exchange", "fixed", "get",
            "parse_response", "read_until_close", "wait_listening", "free_port", "BINDIR"]
