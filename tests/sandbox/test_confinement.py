@@ -262,7 +262,7 @@ def test_a_run_that_waits_too_long_for_its_owners_lock_is_refused(tmp_path):
         first.join()
     finally:
         sb.close()
-    assert (second.status, second.output) == ("error", "profile busy, try again")
+    assert (second.status, second.output) == ("busy", "profile busy, try again")
 
 
 def test_uid_lock_files_are_per_uid(sandbox):
@@ -341,7 +341,7 @@ def test_closing_the_sandbox_ends_its_launcher(sandbox):
 
 
 def test_runs_beyond_the_parallel_limit_wait_for_a_slot(tmp_path):
-    sb = Sandbox(root=str(tmp_path / "s"), limits=Limits(parallel=1))
+    sb = Sandbox(root=str(tmp_path / "s"), limits=Limits(parallel=1, lock_wait=5.0))
     try:
         assert timed_runs(sb, ["alice", "bob"]) >= 2.0
     finally:
@@ -392,7 +392,7 @@ def test_a_run_keeps_its_owners_lock_after_the_service_dies(tmp_path):
     started = time.monotonic()
     service.kill()
     service.wait()
-    sb = Sandbox(root=root)
+    sb = Sandbox(root=root, limits=Limits(lock_wait=5.0))
     try:
         r = run(sb, "print('after')", owner="alice")
     finally:

@@ -283,25 +283,52 @@ def build_filter():
 
 
 class Api:
-    """The profile's `api` object: `api.call(name, **kwargs)` over the channel."""
+    """The profile's `api` object: `api.call(name, **kwargs)` over the channel.
+
+    zoobar.wire's format in the standard library alone (nothing of the
+    application is importable here): `request` and `result` give and take the
+    same bytes as wire.request and wire.result(wire.decode(...)); a test checks it."""
+
+    MAX_LINE = 1 << 20              # wire.MAX_LINE
 
     class Error(Exception):
-        pass
+        def __init__(self, message, kind="BadRequest"):
+            super().__init__(message)
+            self.kind = kind
 
     def __init__(self, fd):
         import socket
         self._file = socket.socket(fileno=fd).makefile("rwb")
 
-    def call(self, name, **kwargs):
-        self._file.write(json.dumps([name, kwargs]).encode() + b"\n")
-        self._file.flush()
-        line = self._file.readline()
-        if not line:
+    @staticmethod
+    def request(name, kwargs):
+        try:
+            line = json.dumps([name, kwargs], allow_nan=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError, RecursionError) as e:
+            raise Api.Error(f"not JSON: {e}", "InternalError") from None
+        if len(line) + 1 > Api.MAX_LINE:
+            raise Api.Error(f"line over {Api.MAX_LINE} bytes", "TooLarge")
+        return line + b"\n"
+
+    @staticmethod
+    def result(line):
+        if not line.endswith(b"\n"):
             raise Api.Error("the profile API is gone")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise Api.Error(reply["error"].get("message", "error"))
-        return reply["ok"]
+        try:
+            reply = json.loads(line)
+        except (ValueError, RecursionError):
+            raise Api.Error("a reply that is not JSON") from None
+        if isinstance(reply, dict) and "ok" in reply:
+            return reply["ok"]
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if isinstance(error, dict):
+            raise Api.Error(str(error.get("message")), str(error.get("type")))
+        raise Api.Error("malformed reply")
+
+    def call(self, name, **kwargs):
+        self._file.write(self.request(name, kwargs))
+        self._file.flush()
+        return self.result(self._file.readline(self.MAX_LINE + 1))
 
 
 def confine(cfg, filt):
@@ -432,8 +459,8 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
     run's tmpfs `work`, all or nothing: copy into `<name>.new`, then swap the two
     in one rename. Over the quota (Budget), nothing changes. -> notes."""
     staging = name + ".new"
-    os.mkdir(staging, 0o700, dir_fd=parent)
     try:
+        os.mkdir(staging, 0o700, dir_fd=parent)
         fd = _opendir(staging, parent)
         try:
             os.fchown(fd, uid, uid)
@@ -446,13 +473,20 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
         _check(_libc.renameat2(parent, staging.encode(), parent, name.encode(), RENAME_EXCHANGE),
                "rename")
     except (CopyStopped, OSError) as e:
-        remove_dir(staging, parent)
+        _remove_quietly(staging, parent)
         return [f"your files were not saved ({e}): you keep the files from before this run"]
-    remove_dir(staging, parent)                 # the files from before this run
+    _remove_quietly(staging, parent)            # the files from before this run
     if skipped:
         return [f"{skipped} entries were not saved (not a regular file, directory or symlink,"
                 f" or a name the sandbox uses: {', '.join(sorted(reserved))})"]
     return []
+
+
+def _remove_quietly(name, parent):
+    try:
+        remove_dir(name, parent)
+    except OSError:
+        pass                                    # the owner's next run removes it
 
 
 def supervise(cfg_fd, api_fd, status_fd):
