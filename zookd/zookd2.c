@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -184,6 +185,91 @@ static enum http_err to_service(void *arg, const char *p, size_t n)
     return net_write_all(*(int *)arg, p, n, 0) < 0 ? HTTP_E_BAD_GATEWAY : HTTP_OK;
 }
 
+/* Pipes for splice(2), kept for reuse while empty. */
+#define PIPES_KEPT 64
+#define PIPE_BYTES (1024 * 1024)
+static pthread_mutex_t pipes_mu = PTHREAD_MUTEX_INITIALIZER;
+static int pipes[PIPES_KEPT][2];
+static int npipes;
+
+static int pipe_get(int p[2])
+{
+    pthread_mutex_lock(&pipes_mu);
+    int have = npipes > 0;
+    if (have) {
+        npipes--;
+        p[0] = pipes[npipes][0];
+        p[1] = pipes[npipes][1];
+    }
+    pthread_mutex_unlock(&pipes_mu);
+    if (have)
+        return 0;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES); /* fewer, bigger moves; the default 64 KiB also works */
+    return 0;
+}
+
+/* Back to the pool if it is empty, else closed. */
+static void pipe_put(int p[2], int empty)
+{
+    pthread_mutex_lock(&pipes_mu);
+    if (empty && npipes < PIPES_KEPT) {
+        pipes[npipes][0] = p[0];
+        pipes[npipes][1] = p[1];
+        npipes++;
+        empty = -1;
+    }
+    pthread_mutex_unlock(&pipes_mu);
+    if (empty != -1) {
+        close(p[0]);
+        close(p[1]);
+    }
+}
+
+#define SPLICE_UNAVAILABLE 2
+
+/* Move `left` body bytes (or, until_close, all until the service closes)
+ * from bfd to cfd in the kernel: socket -> pipe -> socket, no copy through
+ * user space. The sockets' timeouts bound each wait. Returns as
+ * relay_body does, or SPLICE_UNAVAILABLE (no pipe: copy instead). */
+static int splice_body(int bfd, int cfd, uint64_t left, int until_close)
+{
+    int p[2];
+    if (pipe_get(p) < 0)
+        return SPLICE_UNAVAILABLE;
+    int result = 1;
+    size_t inpipe = 0;
+    while (left > 0) {
+        size_t want = left < PIPE_BYTES ? (size_t)left : PIPE_BYTES;
+        ssize_t n = splice(bfd, NULL, p[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            result = n == 0 && until_close ? 0 : -1;
+            break;
+        }
+        if (!until_close)
+            left -= (uint64_t)n;
+        inpipe = (size_t)n;
+        while (inpipe > 0) {
+            ssize_t m = splice(p[0], NULL, cfd, NULL, inpipe,
+                               SPLICE_F_MOVE | (left ? SPLICE_F_MORE : 0));
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m <= 0)
+                break;
+            inpipe -= (size_t)m;
+        }
+        if (inpipe > 0) {
+            result = -1;
+            break;
+        }
+    }
+    pipe_put(p, inpipe == 0);
+    return result;
+}
+
 /* Relay the response body. Returns 1 if it ended exactly as framed (the
  * backend connection may be reused), 0 if it ended but the backend must be
  * closed, -1 if the client connection must be closed too. */
@@ -214,6 +300,11 @@ static int relay_body(int bfd, int cfd, const struct http_body *b, char *rb, siz
             return -1;
         if (done)
             return take == n;
+        if (b->kind != BODY_CHUNKED) { /* the rest need not be looked at */
+            int s = splice_body(bfd, cfd, left, b->kind == BODY_UNTIL_CLOSE);
+            if (s != SPLICE_UNAVAILABLE)
+                return s;
+        }
         ssize_t r = net_read(bfd, rb, cap, now_ms() + limits.backend_timeout_ms, NULL);
         if (r == 0)
             return b->kind == BODY_UNTIL_CLOSE || b->kind == BODY_CHUNKED ? 0 : -1;
