@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from tests.sandbox import jail_fixtures
 from tests.sandbox.helpers import echo_api
 from zoobar.sandbox import Limits, Sandbox
-from zoobar.sandbox.launcher import copy_tree
+from zoobar.sandbox.launcher import clear_tree, copy_tree
 
 no_seccomp = jail_fixtures.no_seccomp          # a fixture
 
@@ -72,6 +73,11 @@ def test_copy_tree_walks_3000_levels_with_a_few_descriptors(tmp_path):
         fd = sub
     assert os.listdir(fd) == ["bottom"]
     os.close(fd)
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        clear_tree(fd)                        # too deep for pytest's own (recursive) cleanup
+    finally:
+        os.close(fd)
 
 
 def test_a_copy_in_that_does_not_fit_leaves_no_partial_file_and_loses_nothing(tmp_path):
@@ -123,3 +129,24 @@ def test_saved_files_keep_their_modes_without_setuid_bits(sandbox):
     assert stat.S_IMODE((d / "s").stat().st_mode) == 0o755
     assert (d / "s").stat().st_uid == uid
 
+
+
+def test_a_full_host_disk_keeps_the_files_from_before_the_run(tmp_path):
+    # the sandbox root on a 512 KiB filesystem: the save of a 600 KB file cannot fit
+    root = tmp_path / "small"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(root)], check=True)
+    try:
+        sb = Sandbox(root=str(root / "s"))
+        try:
+            assert run(sb, "open('keep', 'w').write('before')").output == ""
+            r = run(sb, "open('big', 'wb').write(b'x' * 600_000)\nprint('wrote')")
+            assert r.output.startswith("wrote\n"), r.output
+            assert "your files were not saved (No space left on device)" in r.output
+            _, d = sb.prepare_owner("owner")
+            assert sorted(p.name for p in d.iterdir()) == ["data", "keep"]
+            assert sorted(p.name for p in d.parent.iterdir()) == [d.name]   # no .new left
+        finally:
+            sb.close()
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=True)

@@ -459,8 +459,8 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
     run's tmpfs `work`, all or nothing: copy into `<name>.new`, then swap the two
     in one rename. Over the quota (Budget), nothing changes. -> notes."""
     staging = name + ".new"
-    os.mkdir(staging, 0o700, dir_fd=parent)
     try:
+        os.mkdir(staging, 0o700, dir_fd=parent)
         fd = _opendir(staging, parent)
         try:
             os.fchown(fd, uid, uid)
@@ -473,13 +473,20 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
         _check(_libc.renameat2(parent, staging.encode(), parent, name.encode(), RENAME_EXCHANGE),
                "rename")
     except (CopyStopped, OSError) as e:
-        remove_dir(staging, parent)
+        _remove_quietly(staging, parent)
         return [f"your files were not saved ({e}): you keep the files from before this run"]
-    remove_dir(staging, parent)                 # the files from before this run
+    _remove_quietly(staging, parent)            # the files from before this run
     if skipped:
         return [f"{skipped} entries were not saved (not a regular file, directory or symlink,"
                 f" or a name the sandbox uses: {', '.join(sorted(reserved))})"]
     return []
+
+
+def _remove_quietly(name, parent):
+    try:
+        remove_dir(name, parent)
+    except OSError:
+        pass                                    # the owner's next run removes it
 
 
 def supervise(cfg_fd, api_fd, status_fd):
