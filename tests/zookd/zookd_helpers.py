@@ -236,6 +236,7 @@ class Backend:
     def __init__(self, host: str, port: int, handler):
         self.handler = handler
         self.requests: list[bytes] = []
+        self.accepted: list[float] = []  # time.monotonic() of each connection
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -249,6 +250,7 @@ class Backend:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted.append(time.monotonic())
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket):
