@@ -134,5 +134,4 @@ void conn_send_error(struct conn *c, enum http_err e)
     char buf[512];
     size_t n = http_error_response(buf, sizeof buf, http_err_status(e));
     net_write_all(c->fd, buf, n, 0);
-    c->answered_error = 1;
 }
