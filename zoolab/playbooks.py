@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from zoolab import ROOT
+from zoolab.editions import site_vars
 
 LOCK = Path(os.environ.get("ZOOLAB_HOST_LOCK", "/run/zoolab-host.lock"))
 
@@ -94,6 +95,10 @@ def service_args(description: str, argv: list[str] | None) -> argparse.Namespace
     ap = argparse.ArgumentParser(description=description,
                                  epilog="options after -- go to ansible-playbook (e.g. -- --check --diff)")
     ap.add_argument("service", nargs="?", default="", help="one service (default: all)")
+    ap.add_argument("--edition", help="the course edition (2022, 2023, 2024, 2026; "
+                                      "default: what this host runs, else 2022)")
+    ap.add_argument("--sandbox", help="the profile sandbox's backend (kernel, wasm, layered; "
+                                      "default: the edition's)")
     opts = ap.parse_args(ours)
     opts.ansible_args = passed
     return opts
@@ -102,4 +107,7 @@ def service_args(description: str, argv: list[str] | None) -> argparse.Namespace
 def wrapper(playbook: str, doc: str, argv: list[str] | None = None) -> int:
     """A course-style command: `[service] [-- ansible-playbook options]` -> playbooks/<playbook>."""
     opts = service_args(doc.strip().splitlines()[0], argv)
-    return run_playbook(playbook, {"service": opts.service} if opts.service else None, opts.ansible_args)
+    extra = site_vars(opts.edition, opts.sandbox)  # the deployed edition unless told
+    if opts.service:
+        extra["service"] = opts.service
+    return run_playbook(playbook, extra, opts.ansible_args)
