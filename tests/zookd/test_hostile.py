@@ -333,6 +333,40 @@ def test_a_body_at_a_fair_rate_gets_through(site):
     svc.close()
 
 
+def test_a_slow_body_reaches_the_service_only_once_it_is_complete(site):
+    """zookd2 reads a body whole before it connects, so a slow client never
+    holds one of the service's workers (gunicorn sync workers, CGI runs)."""
+    svc = Backend(*site.section("svc", 1, url="/.*"), fixed(OK))
+    site.section("main", 0, http_svcs="svc")
+    site.start("zookd2", "main")
+    with socket.create_connection(site.addr("main"), timeout=10) as s:
+        s.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 6\r\n\r\n")
+        for ch in b"abcdef":
+            time.sleep(0.15)
+            s.sendall(bytes([ch]))
+        last_byte = time.monotonic()
+        raw = read_until_close(s)
+    assert status_of(raw) == 200
+    assert svc.requests[0].endswith(b"\r\n\r\nabcdef")
+    assert svc.accepted[0] >= last_byte - 0.05
+    svc.close()
+
+
+def test_dribbling_clients_do_not_starve_bystanders_of_a_one_worker_service(site):
+    svc = Backend(*site.section("svc", 1, url="/.*"), fixed(OK), serial=True)
+    site.section("main", 0, http_svcs="svc")
+    site.start("zookd2", "main", env={"ZOOK_BODY_TIMEOUT_MS": "5000"})
+    head = b"POST /slow HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 100\r\n\r\n"
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        slow = [pool.submit(dribble, site.addr("main"), head, 100, 0.03) for _ in range(20)]
+        time.sleep(0.5)  # all of them are mid-body now
+        t = time.monotonic()
+        assert get(site.addr("main"), "/bystander", timeout=10).body == b"ok"
+        assert time.monotonic() - t < 1.0  # no dribbler holds the one worker
+        assert all(status_of(f.result()[0]) == 200 for f in slow)
+    svc.close()
+
+
 # ---- the hostile corpus ----
 
 def test_hostile_corpus_is_answered_or_closed_within_a_second(fs_site):

@@ -457,7 +457,9 @@ def load_files(real, work, uid, reserved):
 def save_files(parent, name, owner_dir, work, uid, lim, reserved):
     """Replace the owner's saved files (`name` in the directory `parent`) by the
     run's tmpfs `work`, all or nothing: copy into `<name>.new`, then swap the two
-    in one rename. Over the quota (Budget), nothing changes. -> notes."""
+    in one rename. Over the quota (Budget), nothing changes. -> notes. The
+    files from before stay in `<name>.new`, for the caller to remove once the
+    service has its answer (removing directories costs milliseconds)."""
     staging = name + ".new"
     try:
         os.mkdir(staging, 0o700, dir_fd=parent)
@@ -475,7 +477,6 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
     except (CopyStopped, OSError) as e:
         _remove_quietly(staging, parent)
         return [f"your files were not saved ({e}): you keep the files from before this run"]
-    _remove_quietly(staging, parent)            # the files from before this run
     if skipped:
         return [f"{skipped} entries were not saved (not a regular file, directory or symlink,"
                 f" or a name the sandbox uses: {', '.join(sorted(reserved))})"]
@@ -554,6 +555,8 @@ def supervise(cfg_fd, api_fd, status_fd):
     if notes:
         result["detail"] = "; ".join([result.get("detail", ""), *notes]).lstrip("; ")
     os.write(status_fd, json.dumps(result).encode() + b"\n")
+    os.close(status_fd)
+    _remove_quietly(name + ".new", parent)      # the files from before the run, if saved
 
 
 def write_note(fd, note):
