@@ -44,5 +44,11 @@ void conn_send_error(struct conn *c, enum http_err e);
 typedef enum http_err (*body_sink)(void *arg, const char *p, size_t n);
 enum http_err conn_read_body(struct conn *c, size_t head_len, uint64_t length,
                              const struct limits *l, body_sink sink, void *arg);
+/* A sink into memory the caller allocated for the whole body (p), n so far. */
+struct body_buf {
+    char *p;
+    size_t n;
+};
+enum http_err body_to_memory(void *arg, const char *p, size_t n);
 
 #endif

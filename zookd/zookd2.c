@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,7 +384,7 @@ struct answer {
     size_t blen;      /* whole: the body's length */
 };
 
-#define OUT_CAP (HTTP_MAX_HEAD + 64)
+#define OUT_CAP (HTTP_MAX_HEAD + 1024) /* also the forward head: CRLFs, our headers */
 
 /* rb[0, *rlen) is what the service has sent so far. Complete interim 1xx
  * answers are dropped (the client got its 100 Continue from us); a 101 is
@@ -485,16 +486,55 @@ static enum http_err read_answer(struct d2conn *d, int bfd)
     }
 }
 
+/* Request bodies are read whole before the service is contacted, so that a
+ * slow client never holds one of the service's workers (gunicorn's sync
+ * workers, a CGI run), while all bodies being read take at most this much
+ * memory; beyond it they are streamed to the service as they arrive. */
+#define BODY_BUFFER_BUDGET (64LL * 1024 * 1024)
+static atomic_llong buffered_bytes;
+
+static int body_reserve(uint64_t n)
+{
+    if (atomic_fetch_add(&buffered_bytes, (long long)n) + (long long)n <= BODY_BUFFER_BUDGET)
+        return 1;
+    atomic_fetch_sub(&buffered_bytes, (long long)n);
+    return 0;
+}
+
 /* thread: one request, head already parsed, blocking. 1 keeps the connection. */
 static int handle_request(struct d2conn *d)
 {
     struct conn *c = &d->ev.c;
     struct http_head *h = d->ev.h;
     struct plan *p = &d->plan;
-    int bfd = -1;
+    int bfd = -1, keep = 0;
+    struct body_buf body = {NULL, 0};
+    uint64_t reserved = 0;
     enum http_err e = plan_request(h, p);
     if (e != HTTP_OK)
         goto fail;
+    /* the forward head first (reading the body consumes the client's); d->out
+     * holds it until the client's response head is built there */
+    size_t flen;
+    if (build_forward_head(h, d->ev.ip, !p->reusable, d->out, OUT_CAP, &flen) < 0) {
+        e = HTTP_E_HEADERS_TOO_LARGE;
+        goto fail;
+    }
+    int has_body = p->body.kind == BODY_LENGTH;
+    if (has_body && http_has_token(h, "expect", "100-continue") &&
+        c->len - h->len < p->body.length)
+        net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
+    if (has_body && body_reserve(p->body.length)) {
+        reserved = p->body.length;
+        body.p = malloc((size_t)p->body.length);
+        e = body.p ? conn_read_body(c, h->len, p->body.length, &limits, body_to_memory, &body)
+                   : HTTP_E_INTERNAL;
+        if (e != HTTP_OK)
+            goto fail;
+    } else if (!has_body) {
+        conn_consume(c, h->len);
+    }
+    /* h pointed into c->buf, which is consumed (or will be, streaming): no more use */
     for (int attempt = 0;; attempt++) {
         int pooled = 0;
         if (p->reusable && attempt == 0)
@@ -509,20 +549,13 @@ static int handle_request(struct d2conn *d)
             net_set_send_timeout(bfd, limits.io_timeout_ms);
             net_set_recv_timeout(bfd, limits.backend_timeout_ms);
         }
-        size_t flen;
-        if (build_forward_head(h, d->ev.ip, !p->reusable, d->rb, RELAY_BUF, &flen) < 0) {
-            e = HTTP_E_HEADERS_TOO_LARGE;
-            goto fail;
-        }
-        int more = p->body.kind == BODY_LENGTH ? MSG_MORE : 0;
-        int sent = net_write_all(bfd, d->rb, flen, more) == 0;
-        if (sent && p->body.kind == BODY_LENGTH) {
-            if (http_has_token(h, "expect", "100-continue") && c->len - h->len < p->body.length)
-                net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
+        int sent = net_write_all(bfd, d->out, flen, has_body ? MSG_MORE : 0) == 0;
+        if (sent && body.p) {
+            sent = net_write_all(bfd, body.p, body.n, 0) == 0;
+        } else if (sent && has_body) { /* over the budget: streamed */
             e = conn_read_body(c, h->len, p->body.length, &limits, to_service, &bfd);
             if (e != HTTP_OK)
                 goto fail;
-            /* h pointed into c->buf, which that consumed: no more use. */
         }
         d->rlen = 0;
         e = sent ? read_answer(d, bfd) : HTTP_E_BAD_GATEWAY;
@@ -535,16 +568,16 @@ static int handle_request(struct d2conn *d)
             goto fail;
         break;
     }
-    if (p->body.kind != BODY_LENGTH)
-        conn_consume(c, h->len);
-    return relay_answer(d, bfd);
-
+    keep = relay_answer(d, bfd);
+    bfd = -1;
 fail:
     if (bfd >= 0)
         close(bfd);
-    if (e != HTTP_CLOSED)
+    if (e != HTTP_OK && e != HTTP_CLOSED)
         conn_send_error(c, e);
-    return 0;
+    free(body.p);
+    atomic_fetch_sub(&buffered_bytes, (long long)reserved);
+    return keep;
 }
 
 static int d2_init(struct ev_conn *cl)

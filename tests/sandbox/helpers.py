@@ -10,6 +10,7 @@ from pathlib import Path
 
 from zoobar.sandbox import UidMap
 from zoobar.sandbox.runner import UID_FIRST, UID_LAST
+from zoobar.services.profile import owner_key
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "profiles"
@@ -34,6 +35,7 @@ class Site:
         self.bank = stack.client("bank", as_section="dynamic")
         self.store = stack.client("profilestore", as_section="dynamic")
         self.profile = stack.client("profile", as_section="dynamic", timeout=30)
+        self.bank_for_profile = stack.client("bank", as_section="profile")
         self.tokens: dict[str, str] = {}
 
     def user(self, prefix: str = "u") -> str:
@@ -62,12 +64,16 @@ class Site:
     def sandbox_root(self) -> Path:
         return self.stack.data_dir / "sandbox"
 
+    def owner_key(self, user: str) -> str:
+        """The key of ``user``'s sandbox directory: their account, as the service asks."""
+        return owner_key(self.bank_for_profile.call("account_id", username=user))
+
     def owner_uid(self, user: str) -> int | None:
         """The uid the service gave ``user``'s profile runs, None before the first."""
         path = self.sandbox_root / "uids.sqlite"
         if not path.exists():           # the service makes its sandbox on first use
             return None
-        return UidMap(str(path), UID_FIRST, UID_LAST).lookup(user)
+        return UidMap(str(path), UID_FIRST, UID_LAST).lookup(self.owner_key(user))
 
     def owner_dir(self, user: str) -> Path:
         uid = self.owner_uid(user)

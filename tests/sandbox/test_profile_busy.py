@@ -5,6 +5,7 @@ once per owner and per visitor are bounded."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from tests.sandbox.helpers import Site, must
 from tests.stack import running_stack
 from zoobar.sandbox import BUSY, Limits, Sandbox
+from zoobar.sandbox.runner import RUN_NICE
 from zoobar.services.profile import ViewBounds
 
 SLEEPER = "#!python\nimport time\n{signal}time.sleep({seconds})\nprint('slept')\n"
@@ -44,6 +46,12 @@ def test_a_busy_owners_view_answers_busy_within_about_a_second(tmp_path):
     assert waited < 3 * Limits().lock_wait              # not the 4 s left of the first run
     assert (other.status, other.output) == ("ok", "bob\n")
     assert results["first"].status == "ok"
+
+
+def test_profiles_run_below_the_sites_own_priority(sandbox):
+    r = sandbox.run("alice", "#!python\nimport os\nprint(os.getpriority(os.PRIO_PROCESS, 0))",
+                    lambda name, kwargs: None)
+    assert int(r.output) == RUN_NICE > os.getpriority(os.PRIO_PROCESS, 0), r
 
 
 def test_view_bounds_admit_up_to_the_bound_per_owner_and_per_visitor():

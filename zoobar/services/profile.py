@@ -8,6 +8,11 @@ returns ``{"output": str, "status": "ok" | "timeout" | "error" | "busy"}``.
 visitor already has as many views under way as allowed (``ViewBounds``), and
 within about a second when the owner's profile is running and does not end.
 
+The owner's sandbox directory is keyed on the account id the bank keeps
+(``bank.account_id(user)``, issued by auth at registration), so a name that
+is registered again never sees what an earlier account of that name left.
+The service never calls auth (DESIGN §2).
+
 The sandboxed code talks to ``ProfileApi`` (DESIGN §3), one instance per run,
 over the run's private channel. This service holds no token and no password:
 ``xfer`` moves the owner's zoobars with the bank's ``profile_xfer``, which the
@@ -98,6 +103,12 @@ class ProfileApi(rpc.Service):
         return handle
 
 
+def owner_key(account_id: str) -> str:
+    """The sandbox's key for an account's directory (uid map), never a bare name:
+    the prefix keeps it apart from the names that keyed directories before."""
+    return "account:" + account_id
+
+
 def _bound_from_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -172,8 +183,14 @@ class Profile(rpc.Service):
         code = rpc.client("profilestore").call("get_profile", username=user)
         if not code.startswith(EXECUTABLE_MARK):
             return {"output": "", "status": "error"}
+        # The owner's directory belongs to the account, not to the name: a name
+        # registered again (after a db/ wipe) is a new account and starts empty.
+        account = rpc.client("bank").call("account_id", username=user)
+        if not account:
+            return {"output": "profile could not run (no such account)", "status": "error"}
         try:
-            result = self.sandbox().run(user, code, ProfileApi(user, visitor).handler())
+            result = self.sandbox().run(owner_key(account), code,
+                                        ProfileApi(user, visitor).handler())
         except Exception as err:  # noqa: BLE001 - the sandbox could not start: say so, keep serving
             print(f"profile: sandbox failure for {user!r}: {err}", file=sys.stderr, flush=True)
             return {"output": "profile could not run (sandbox failure)", "status": "error"}
