@@ -95,8 +95,9 @@ def login(ctx, name: str, password: str) -> Browser:
     return browser
 
 
-def balance(ctx, name: str) -> int | None:
-    return zoobars_on_users_page(ctx.browser().users(name).text)
+def balance(viewer: Browser, name: str) -> int | None:
+    """``name``'s zoobars on the users page, as a logged-in ``viewer`` sees it."""
+    return zoobars_on_users_page(viewer.users(name).text)
 
 
 def need(cond: bool, message: str) -> None:
@@ -220,13 +221,15 @@ def exercise8(ctx) -> str:
     src = fixed_user(ctx, "test8src", "aaa")
     dst = fixed_user(ctx, "test8dst", "bbb")
     s, d = src.username, dst.username
+
+    def balances() -> tuple:
+        return balance(dst, s), balance(dst, d)   # dst never logs in again: its cookie holds
     started = time.monotonic()
     resp = _send(src, d, 3, delay=2)
     took = time.monotonic() - started
     need("Sent" in page_text(resp.text), f"a delayed transfer of 3 from {s}: no 'Sent' on the page")
     need(took >= 2, f"delay=2 was not honoured (the transfer took {took:.1f} s)")
-    need((balance(ctx, s), balance(ctx, d)) == (7, 13),
-         f"after sending 3: {s}={balance(ctx, s)}, {d}={balance(ctx, d)}, expected 7/13")
+    need(balances() == (7, 13), f"after sending 3: {s}, {d} have {balances()}, expected 7/13")
 
     # a cookie from before a new login
     stale = ctx.browser()
@@ -234,7 +237,7 @@ def exercise8(ctx) -> str:
     login(ctx, s, "aaa")
     resp = _send(stale, d, 1)
     need("Sent" not in page_text(resp.text), "a transfer with a cookie from before a new login was sent")
-    need((balance(ctx, s), balance(ctx, d)) == (7, 13), "a stale cookie moved zoobars")
+    need(balances() == (7, 13), f"a stale cookie moved zoobars: {balances()}")
 
     # a new login during the delay
     current = login(ctx, s, "aaa")
@@ -254,8 +257,8 @@ def exercise8(ctx) -> str:
     need("error" not in result, f"the delayed transfer's request failed: {result.get('error')}")
     need("Sent" not in result.get("page", "Sent"),
          "a delayed transfer during which the user logged in again was sent")
-    need((balance(ctx, s), balance(ctx, d)) == (7, 13),
-         "a delayed transfer moved zoobars although the user logged in again meanwhile")
+    need(balances() == (7, 13), "a delayed transfer moved zoobars although the user logged "
+                                f"in again meanwhile: {balances()}")
     return "delayed transfer 7/13; stale cookie and re-login during the delay move nothing"
 
 
