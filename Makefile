@@ -9,6 +9,9 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 PYTEST  := $(VENV)/bin/pytest
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The checkout's packages (zoobar, zoolab, tests, bench) for every Python a target
+# starts (the bench/ scripts, python -m zoolab.x); no code edits sys.path.
+export PYTHONPATH := $(CURDIR)
 
 # Each mk/*.mk appends the targets `make test` runs, in file-name order.
 TEST_TARGETS :=

@@ -15,7 +15,6 @@ import re
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,11 +23,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from zoobar import serve  # noqa: E402
+from zoobar import serve
+from zoolab import ROOT
 
 HOME = "/zoobar/index.cgi/"
 COOKIE = "PyZoobarLogin"
@@ -203,7 +199,7 @@ def stack_and_monolith(tmp: Path, sections: list[str] | None = None,
     "gunicorn", default the site's) and the monolith next to it, on the stack's
     loopback block; yields (stack, monolith base URL, monolith data dir)."""
     from tests.stack import TEST_ENV, running_stack
-    from tools.zooklocal import local_env
+    from zoolab.local import local_env
 
     with running_stack(tmp / "stack", sections=sections or SITE_SECTIONS,
                        frontend=frontend) as stack:

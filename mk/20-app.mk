@@ -4,7 +4,7 @@
 
 # ruff over all our Python (configuration in ruff.toml).
 lint-python:
-	$(VENV)/bin/ruff check zoobar tools tests filter_plugins bench
+	$(VENV)/bin/ruff check zoobar zoolab tests filter_plugins bench zook*.py
 
 # Unit and local-integration tests of the application; the HTTP contract tests
 # go through zookd2/zookfs, so build them first.
@@ -16,6 +16,6 @@ test-app:
 # (LOCAL_ARGS="--frontend cgi" runs the front end as index.cgi under zookfs).
 local:
 	$(MAKE) --no-print-directory -C zookd
-	$(PYTHON) tools/zooklocal.py --net 1 --main-port 8080 --data-dir build/local $(LOCAL_ARGS)
+	$(PYTHON) -m zoolab.local --net 1 --main-port 8080 --data-dir build/local $(LOCAL_ARGS)
 
 TEST_TARGETS += lint-python test-app

@@ -9,11 +9,11 @@ MOLECULE_LOG  := artifacts/molecule
 
 # docs/reachability.{dot,svg} from the service table (Graphviz from Debian).
 diagram:
-	$(PYTHON) tools/diagram.py
+	$(PYTHON) -m zoolab.diagram
 
 # Fails when the committed diagram no longer matches group_vars.
 test-docs:
-	$(PYTHON) tools/diagram.py --check
+	$(PYTHON) -m zoolab.diagram --check
 	$(PYTEST) -q tests/e2e/test_diagram.py
 
 # The scenarios' YAML and their filter plugin.
@@ -23,7 +23,7 @@ lint-molecule:
 
 # Grade the deployed site course-style (GRADE_ARGS='--only firewall', '--local ...').
 check:
-	$(HOST_LOCK) $(PYTHON) tools/grade.py $(GRADE_ARGS)
+	$(HOST_LOCK) $(PYTHON) -m zoolab.grade $(GRADE_ARGS)
 
 # Browser test and grader tests against a local stack (no containers).
 test-e2e:

@@ -1,13 +1,12 @@
 """A local zoolab stack for tests: every zook.conf section as a real process.
 
-Reuses tools/zooklocal.py (the machinery behind ``make local``). Each stack
+Reuses zoolab.local (the machinery behind ``make local``). Each stack
 claims its own loopback block 127.<net>.N.4 (a lock file per net under
 /tmp/zoolab-nets, so concurrent test runs never share one) with zookd2 on
 127.<net>.0.4:8080, and its own data directory.
 
 In a conftest.py:
 
-    import sys; sys.path.insert(0, str(ROOT))
     from tests.stack import local_stack, running_stack   # noqa: F401  (fixture)
 
     def test_x(local_stack):
@@ -31,12 +30,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from zoobar import rpc
+from zoolab import ROOT, local as zooklocal
 
-from tools import zooklocal  # noqa: E402
-from zoobar import rpc  # noqa: E402
+__all__ = ["ROOT", "TEST_ENV", "Stack", "claim_net", "local_stack", "running_stack"]
 
 NET_LOCK_DIR = Path("/tmp/zoolab-nets")
 TEST_ENV = {"ZOOBAR_PBKDF2_ITERATIONS": "1000"}   # fast hashing unless a test asks otherwise

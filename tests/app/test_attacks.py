@@ -7,8 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.app.conftest import HOME, login, register, save_profile_and_view, unique
-from tests.app.test_contract import send, zoobars_on_users_page
+from tests.app.helpers import HOME, login, register, save_profile_and_view, send, unique, zoobars_on_users_page
 from zoobar import rpc
 
 

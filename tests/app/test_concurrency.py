@@ -6,7 +6,7 @@ import multiprocessing
 import random
 import time
 
-from tests.app.conftest import unique
+from tests.app.helpers import unique
 from zoobar import rpc
 
 PROCESSES = 8

@@ -8,23 +8,11 @@ import pytest
 import requests
 from markupsafe import escape
 
-from tests.app.conftest import HOME, login, register, unique
+from tests.app.helpers import HOME, login, register, send, unique, zoobars_on_users_page
 
 LOG_ROW = re.compile(r"<tr><td>(?P<time>[^<]+)</td><td>(?P<sender>[^<]+)</td>"
                      r"<td>(?P<recipient>[^<]+)</td><td>(?P<amount>\d+)</td></tr>")
 CTIME = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
-
-
-def zoobars_on_users_page(web, stack, name) -> int:
-    page = web.get(stack.url("users"), params={"user": name}, timeout=30).text
-    found = re.search(r'<span id="zoobars" class="(\d+)">', page)
-    assert found, page[-1000:]
-    return int(found.group(1))
-
-
-def send(web, stack, recipient, zoobars) -> requests.Response:
-    return web.post(stack.url("transfer"), data={"recipient": recipient, "zoobars": zoobars,
-                                                 "submission": "Send"}, timeout=30)
 
 
 def test_new_users_land_on_the_home_page_with_10_zoobars(local_stack):

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.app.conftest import register, save_profile_and_view, unique
-from tests.app.test_contract import send, zoobars_on_users_page
+from tests.app.helpers import register, save_profile_and_view, send, unique, zoobars_on_users_page
 from tests.stack import running_stack
 
 WITHOUT_PROFILE = ["dynamic", "auth", "bank", "honeychecker", "profilestore"]

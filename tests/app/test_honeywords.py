@@ -8,7 +8,7 @@ import time
 import pbkdf2
 import pytest
 
-from tests.app.conftest import unique
+from tests.app.helpers import unique
 from zoobar import passwords, rpc
 from zoobar.services.auth import LOGIN_FAILED
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from tests.app.conftest import unique
+from tests.app.helpers import unique
 from tests.stack import ROOT, claim_net, running_stack
 
 RPC_CORE = ["auth", "bank", "honeychecker"]
@@ -78,9 +78,9 @@ def test_every_log_line_names_its_service(tmp_path):
 def test_zooklocal_serves_the_site_until_sigterm_and_leaves_nothing(tmp_path):
     net, lock = claim_net()
     try:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tools/zooklocal.py"), "--net",
+        proc = subprocess.Popen([sys.executable, "-m", "zoolab.local", "--net",
                                  str(net), "--main-host", f"127.{net}.0.4", "--data-dir",
-                                 str(tmp_path)], stdout=subprocess.PIPE,
+                                 str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "ZOOBAR_PBKDF2_ITERATIONS": "1000"})
         url = f"http://127.{net}.0.4:8080/zoobar/index.cgi/echo?s=local-mode"

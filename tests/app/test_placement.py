@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.app.conftest import register, unique
-from tests.app.test_contract import send
+from tests.app.helpers import register, send, unique
 
 
 def raw_bytes(stack, name: str) -> bytes:

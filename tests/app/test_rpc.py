@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.stack import claim_net
-from tools import zooklocal
+from zoolab import local as zooklocal
 from zoobar import rpc
 
 

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from tests.stack import claim_net
-from tools import zooklocal
+from zoolab import local as zooklocal
 from zoobar import rpc, zookconf
 
 

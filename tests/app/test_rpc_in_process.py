@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.app.test_rpc import Sample
-from tools import zooklocal
+from zoolab import local as zooklocal
 from zoobar import rpc
 
 

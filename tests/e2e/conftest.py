@@ -6,16 +6,10 @@ browser test drives that deployed site instead and no local stack is started.
 """
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.stack import local_stack  # noqa: E402,F401  (fixture)
+from tests.stack import local_stack  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="session")

@@ -2,14 +2,8 @@
 
 import copy
 import re
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tools import diagram  # noqa: E402
-from tools.grader.policy import expected_matrix, site_rows  # noqa: E402
+from zoolab import diagram
+from zoolab.table import expected_matrix, site_rows
 
 
 def rows_without_caller(service: str, caller: str) -> list[dict]:

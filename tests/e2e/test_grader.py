@@ -1,6 +1,6 @@
 """The course-style grader: passes a working stack, and names what breaks.
 
-Runs tools/grade.py in local mode against real local stacks (tests/stack.py);
+Runs zoolab.grade in local mode against real local stacks (tests/stack.py);
 the tampering tests break one property on a stack of their own.
 """
 
@@ -8,28 +8,23 @@ import re
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tests.stack import running_stack  # noqa: E402
-from tools.grader import exercises  # noqa: E402
-from tools.grader.policy import expected_matrix, site_rows  # noqa: E402
-from tools.grader.site import CheckFailed, Runner  # noqa: E402
+from tests.stack import ROOT, running_stack
+from zoolab.grade import local_rows
+from zoolab.grader import exercises
+from zoolab.table import expected_matrix, site_rows
+from zoolab.grader.site import CheckFailed, Runner
 
 
 def grade(stack, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "tools/grade.py"), "--local",
+    return subprocess.run([sys.executable, "-m", "zoolab.grade", "--local",
                            "--data-dir", str(stack.data_dir), "--url", stack.base, *extra],
-                          capture_output=True, text=True, timeout=300, check=False)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
 
 
 def local_context(stack) -> exercises.Context:
-    from tools.grade import local_rows
-
     return exercises.Context(base_url=stack.base, runner=Runner(None),
                              rows=local_rows(stack.conf_path), db_dir=str(stack.data_dir / "db"),
                              zook_conf=str(stack.conf_path), pythonpath=str(ROOT),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from tests.provision.helpers import ROOT
 
 HELPER = ROOT / "roles/zoobar_app/files/zoolab-deploy-app"
 ROOT_ID, STUDENT_ID = 300000, 301000

@@ -8,9 +8,11 @@ import ipaddress
 import re
 
 import pytest
-import zoolab_table
 
-from conftest import ROOT, render
+from tests.provision.helpers import ROOT, render
+from zoobar import zookconf
+from zoolab import render_conf
+from zoolab import table as zoolab_table
 
 SERVICE_TEMPLATES = ROOT / "roles/zoolab_service/templates"
 HOST_TEMPLATES = ROOT / "roles/zoolab_host/templates"
@@ -113,3 +115,29 @@ def test_every_container_address_is_in_its_bridge_subnet(containers):
     for c in containers:
         assert ipaddress.ip_address(c["host"]) in ipaddress.ip_network(c["subnet"])
         assert c["bridge"] == f"lxcbr{c['lxcbr']}"
+
+
+def normalized_input_rules(rules: list[str]) -> list[str]:
+    """A container's INPUT rules as zook.conf's fwrule lines say them: without
+    the conntrack and loopback rules, comments, the REJECT flavour (tcp-reset and
+    icmp-port-unreachable are one `-j REJECT`) and the `-p tcp` of a REJECT."""
+    out = []
+    for rule in rules:
+        if "--ctstate" in rule or " -i lo " in rule:
+            continue
+        rule = re.sub(r' -m comment --comment "[^"]*"', "", rule.removeprefix("-A INPUT "))
+        if "-j REJECT" in rule:
+            rule = re.sub(r" --reject-with \S+", "", rule)
+            rule = re.sub(r"(^| )-p tcp ", r"\1", rule)
+        if not out or out[-1] != rule:
+            out.append(rule)
+    return out
+
+
+def test_zook_conf_fwrules_say_what_each_containers_firewall_enforces(containers):
+    conf = zookconf.parse(render_conf.render())
+    subnets = {c["name"]: c["subnet"] for c in containers}
+    for item in containers:
+        said = [re.sub(r"-s ([a-z][a-z0-9]*) ", lambda m: f"-s {subnets[m.group(1)]} ", rule)
+                for rule in conf.getall(item["name"], "fwrule")]
+        assert said == normalized_input_rules(container_rules(item)), item["name"]

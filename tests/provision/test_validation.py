@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_playbook
+from tests.provision.helpers import run_playbook
 
 
 def row(table, name):

@@ -9,7 +9,7 @@ import time
 
 import zookld
 
-from conftest import ROOT
+from tests.provision.helpers import ROOT
 
 PROBE = "import sys, zookld; from pathlib import Path; print(zookld.held_by_ancestor(Path(sys.argv[1])))"
 

@@ -11,18 +11,12 @@ the way the front end drives it (RPC calls from the dynamic section's address).
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.sandbox.helpers import Site  # noqa: E402
-from tests.stack import running_stack  # noqa: E402
-from zoobar.sandbox import Sandbox  # noqa: E402
+from tests.sandbox.helpers import Site
+from tests.stack import running_stack
+from zoobar.sandbox import Sandbox
 
 SECTIONS = ["auth", "honeychecker", "bank", "profilestore", "profile"]
 

@@ -269,8 +269,6 @@ def test_the_run_description_is_json_the_launcher_reads(sandbox):
 # -- inside an unprivileged container --------------------------------------------
 
 USERNS_SCRIPT = """
-import sys
-sys.path.insert(0, {repo!r})
 from zoobar.sandbox import Sandbox
 from tests.sandbox.helpers import echo_api
 r = Sandbox(root={root!r}).run("alice", "#!python\\nimport os, json\\nprint(os.getuid(), os.getcwd())",
@@ -301,7 +299,7 @@ def test_sandbox_works_as_root_of_a_user_namespace_like_an_lxc_container(tmp_pat
             ["unshare", "--user", f"--map-users={start},0,65536",
              f"--map-groups={start},0,65536", "--setuid", "0", "--setgid", "0",
              "--mount", "--propagation", "private", sys.executable, "-c", script],
-            capture_output=True, text=True, timeout=60)
+            capture_output=True, text=True, timeout=60, cwd=REPO)
         status, uid, cwd = proc.stdout.split()
         assert (status, cwd) == ("ok", "/"), proc.stderr
         assert UID_FIRST <= int(uid) <= UID_LAST
@@ -367,8 +365,6 @@ def test_without_seccomp_the_uid_alone_stops_chroot_escapes(no_seccomp):
 
 
 ORPHAN_SCRIPT = """
-import sys
-sys.path.insert(0, {repo!r})
 from zoobar.sandbox import Sandbox
 from tests.sandbox.helpers import echo_api
 print("started", flush=True)
@@ -382,7 +378,7 @@ def test_a_run_keeps_its_owners_lock_after_the_service_dies(tmp_path):
     root = str(tmp_path / "s")
     service = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT.format(repo=str(REPO),
                                                                           root=root)],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert service.stdout.readline().strip() == "started"
     time.sleep(0.7)                          # the profile is sleeping now
     started = time.monotonic()

@@ -40,11 +40,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.stack import Stack, running_stack  # noqa: E402
+from tests.stack import ROOT, Stack, running_stack
 
 HOME = "/zoobar/index.cgi/"
 INITIAL = 10

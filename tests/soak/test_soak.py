@@ -5,16 +5,10 @@ from __future__ import annotations
 import collections
 import copy
 import os
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tests.soak.soak import LocalSite, check_invariants, run_load, summary  # noqa: E402
-from tests.stack import running_stack  # noqa: E402
+from tests.soak.soak import LocalSite, check_invariants, run_load, summary
+from tests.stack import running_stack
 
 USERS = int(os.environ.get("SOAK_USERS", "12"))
 SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))

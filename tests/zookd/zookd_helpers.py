@@ -12,17 +12,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.stack import claim_net  # noqa: E402
+from tests.stack import ROOT, claim_net
 
 BINDIR = Path(os.environ.get("ZOOLAB_BINDIR", ROOT / "zookd" / "build")).resolve()
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import requests
 
-from tools.grader.policy import expected_matrix
-from tools.grader.site import (
+from zoolab.table import expected_matrix
+from zoolab.grader.site import (
     Browser,
     CheckFailed,
     Runner,

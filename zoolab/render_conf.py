@@ -7,48 +7,23 @@ drift from what is deployed. In local mode each service listens on its own
 loopback address, 127.<net>.<lxcbr>.4, so that the RPC servers can still tell
 callers apart by source address, and main listens on 127.0.0.1 (or --main-host).
 
-    tools/zookconf.py --local [--net 1] [--main-port 8080] [-o zook.conf]
-    tools/zookconf.py                      # container addresses, to stdout
+    python -m zoolab.render_conf --local [--net 1] [--main-port 8080] [-o zook.conf]
+    python -m zoolab.render_conf           # container addresses, to stdout
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import jinja2
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "filter_plugins"))
-
-from zoolab_table import TableError, service_rows  # noqa: E402
+from zoolab import ROOT
+from zoolab.group_vars import GroupVarsError
+from zoolab.table import TableError, site_rows
 
 TEMPLATE = ROOT / "roles/zoobar_app/templates/zook.conf.j2"
-
-
-def load_group_vars(overrides: dict | None = None) -> dict:
-    """Merge group_vars/all/*.yml and resolve Jinja expressions in values."""
-    data: dict = {}
-    for path in sorted((ROOT / "group_vars/all").glob("*.yml")):
-        data.update(yaml.safe_load(path.read_text()) or {})
-    # What Ansible itself provides to group_vars expressions (magic variable, filters).
-    data = {"playbook_dir": str(ROOT / "playbooks"), **data, **(overrides or {})}
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.filters.update(dirname=os.path.dirname, basename=os.path.basename)
-
-    def resolve(value):
-        if isinstance(value, str) and "{{" in value:
-            return yaml.safe_load(env.from_string(value).render(**data))
-        if isinstance(value, list):
-            return [resolve(v) for v in value]
-        if isinstance(value, dict):
-            return {k: resolve(v) for k, v in value.items()}
-        return value
-
-    return {k: resolve(v) for k, v in data.items()}
 
 
 def local_overrides(rows: list[dict], net: int, main_host: str, main_port: int,
@@ -70,9 +45,7 @@ def local_overrides(rows: list[dict], net: int, main_host: str, main_port: int,
 def render(local: bool = False, net: int = 1, main_host: str = "127.0.0.1",
            main_port: int = 8080, overrides: dict | None = None,
            app_root: Path = ROOT) -> str:
-    gv = load_group_vars(overrides)
-    rows = service_rows(gv["zoolab_services"], gv["zoolab_net_prefix"],
-                        gv["zoolab_service_host_octet"])
+    rows = site_rows(overrides)
     if local:
         rows = local_overrides(rows, net, main_host, main_port, app_root)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)),
@@ -96,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = render(args.local, args.net, args.main_host, args.main_port, overrides)
     except TableError as err:
-        print(f"zookconf: service table: {err}", file=sys.stderr)
+        print(f"render_conf: service table: {err}", file=sys.stderr)
+        return 2
+    except GroupVarsError as err:
+        print(f"render_conf: group_vars: {err}", file=sys.stderr)
         return 2
     if args.output:
         Path(args.output).write_text(text)

@@ -4,13 +4,13 @@
 Prints one PASS:/FAIL:/SKIP: line per exercise and a final "N passed, N failed"
 line; exits 1 if any exercise failed, 2 on bad usage.
 
-    tools/grade.py                                   # the deployed site on this host
-    tools/grade.py --url http://vm7:8888 --runner 'ssh root@vm7 lxc-attach -n {container} -- {cmd}'
-    tools/grade.py --local --data-dir DIR --url http://127.0.0.1:PORT
-    tools/grade.py --only firewall --only hashing    # exercises whose id starts so
+    python -m zoolab.grade                                   # the deployed site on this host
+    python -m zoolab.grade --url http://vm7:8888 --runner 'ssh root@vm7 lxc-attach -n {container} -- {cmd}'
+    python -m zoolab.grade --local --data-dir DIR --url http://127.0.0.1:PORT
+    python -m zoolab.grade --only firewall --only hashing    # exercises whose id starts so
 
 Container-side checks run through the runner (default `lxc-attach -n {container} --`).
-With --local (a stack started by tools/zooklocal.py) they run on this machine
+With --local (a stack started by zoolab.local) they run on this machine
 against the stack's data directory; checks that need containers (the firewall,
 which container holds a database) are skipped with the reason.
 """
@@ -21,12 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tools.grader.exercises import Context, exercises, run
-from tools.grader.policy import site_rows
-from tools.grader.site import DEFAULT_RUNNER, Runner
+from zoolab import ROOT
+from zoolab.grader.exercises import Context, exercises, run
+from zoolab.table import site_rows
+from zoolab.grader.site import DEFAULT_RUNNER, Runner
 
 
 def local_rows(conf_path: Path) -> list[dict]:
@@ -49,7 +47,7 @@ def build_context(args: argparse.Namespace) -> Context:
         conf = Path(args.conf).resolve() if args.conf else data / "zook.conf"
         if not conf.is_file():
             raise SystemExit(f"grade: no zook.conf at {conf} (start the stack with "
-                             "tools/zooklocal.py --data-dir DIR, or give --conf)")
+                             "python -m zoolab.local --data-dir DIR, or give --conf)")
         return Context(base_url=args.url, runner=Runner(None), rows=local_rows(conf),
                        db_dir=str(data / "db"), zook_conf=str(conf), pythonpath=str(ROOT),
                        python=sys.executable)

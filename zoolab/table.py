@@ -1,23 +1,38 @@
-"""The service table as data: validation and derived fields.
+"""The service table as data: validation, derived fields, who may reach whom.
 
-Used by Ansible (as the filters ``zoolab_validated`` and ``zoolab_service_rows``)
-and by tools/zookconf.py for local mode, so that both read the table the same
-way. Pure functions over plain lists of dicts; no Ansible import needed to use
-them from Python.
+The one table-access layer: Ansible (through filter_plugins/zoolab.py, as the
+filters ``zoolab_validated``, ``zoolab_service_rows``, ``zoolab_container_rows``
+and ``zoolab_expected_pairs``), zoolab.render_conf (local mode), the grader, the
+diagram and the tests all read the table through these functions, so they read
+it the same way. The rows in group_vars/all/services.yml are plain data; the
+front end's mode (``zoolab_frontend_server``) is a parameter applied here.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from typing import Any
 
-PYTHON_CMDS = frozenset(
-    {"auth", "bank", "profile", "echo", "honeychecker", "profilestore", "frontend"}
-)
+SERVICES_DIR = Path(__file__).resolve().parent.parent / "zoobar" / "services"
+FRONTEND = "frontend"
 BINARY_CMDS = frozenset({"zookd2", "zookfs"})
+# zoolab_frontend_server -> the cmd a `cmd: frontend` row runs with: the Flask
+# app under gunicorn, or zookfs executing index.cgi (the row's `exec`).
+FRONTEND_SERVERS = {"gunicorn": FRONTEND, "cgi": "zookfs"}
 ANY = "any"
 MAX_BRIDGE = 9
+
+
+def python_commands(services_dir: Path = SERVICES_DIR) -> frozenset[str]:
+    """The Python commands zoobar.serve can start: every module of
+    zoobar/services/ (an RPC service, by its module name) and the front end."""
+    return frozenset({p.stem for p in services_dir.glob("*.py") if not p.stem.startswith("_")}
+                     | {FRONTEND})
+
+
+PYTHON_CMDS = python_commands()
 
 
 class TableError(ValueError):
@@ -102,8 +117,10 @@ def validate(services: Any) -> list[dict]:
 
 
 def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int = 4,
-                 hosts: dict[str, str] | None = None) -> list[dict]:
+                 hosts: dict[str, str] | None = None, frontend: str = "gunicorn") -> list[dict]:
     """Validated rows with derived fields added.
+
+    cmd      a ``frontend`` row's cmd follows ``frontend`` (FRONTEND_SERVERS)
 
     host     the address the service listens on and is reached at
     subnet   its bridge's /24 (what other containers' rules accept)
@@ -114,10 +131,14 @@ def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int
              means clients outside the container network and the host
     """
     validate(services)
+    if frontend not in FRONTEND_SERVERS:
+        raise TableError(f"front end server {frontend!r} is not one of {', '.join(FRONTEND_SERVERS)}")
     rows = []
     for row in services:
         br = row["lxcbr"]
         out = dict(row)
+        if row["cmd"] == FRONTEND:
+            out["cmd"] = FRONTEND_SERVERS[frontend]
         out.setdefault("http_svcs", [])
         out.setdefault("exec", [])
         out.setdefault("databases", [])
@@ -174,26 +195,32 @@ def allowed_edges(services: list[dict]) -> set[tuple[str, str]]:
     return edges
 
 
-class FilterModule:
-    """Ansible entry point."""
+def expected_matrix(rows: list[dict]) -> dict[tuple[str, str], dict[str, bool]]:
+    """{(source, destination): {"icmp": bool, "tcp": bool}} for every ordered pair.
 
-    def filters(self) -> dict:
-        return {
-            "zoolab_validated": _ansible_errors(validate),
-            "zoolab_service_rows": _ansible_errors(service_rows),
-            "zoolab_container_rows": _ansible_errors(container_rows),
-        }
+    TCP follows allowed_edges (``accept_from: [any]`` opens a row's port to
+    clients outside the container network and to the host, never to another
+    container); ICMP is allowed only from the callers a row names explicitly.
+    What the grader's firewall exercise, the diagram and Molecule's isolation
+    checks expect.
+    """
+    tcp = allowed_edges(rows)
+    by_name = {r["name"]: r for r in rows}
+    matrix = {}
+    for src in by_name:
+        for dst, row in by_name.items():
+            if src == dst:
+                continue
+            callers = [c for c in row.get("accept_from", []) or [] if c != ANY]
+            matrix[(src, dst)] = {"icmp": src in callers, "tcp": (src, dst) in tcp}
+    return matrix
 
 
-def _ansible_errors(func):
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except TableError as err:
-            from ansible.errors import AnsibleFilterError
+def site_rows(overrides: dict | None = None, hosts: dict[str, str] | None = None) -> list[dict]:
+    """The site's table from group_vars (zoolab.group_vars), with derived fields,
+    in the front-end mode group_vars (or ``overrides``) select."""
+    from zoolab import group_vars
 
-            raise AnsibleFilterError(f"service table: {err}") from None
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+    gv = group_vars.load(overrides)
+    return service_rows(gv["zoolab_services"], gv["zoolab_net_prefix"],
+                        gv["zoolab_service_host_octet"], hosts, gv["zoolab_frontend_server"])

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Local mode: run every section of a local zook.conf as a supervised process.
 
-    tools/zooklocal.py [--net 1] [--main-port 8080] [--data-dir build/local] [--frontend cgi]
+    python -m zoolab.local [--net 1] [--main-port 8080] [--data-dir build/local] [--frontend cgi]
 
-Renders zook.conf with loopback addresses (tools/zookconf.py), then starts each
+Renders zook.conf with loopback addresses (zoolab.render_conf), then starts each
 section with ``python -m zoobar.serve <zook.conf> <section>`` in its own process
 group, prefixes every line it prints with the section's name, restarts a section
 that dies (with back-off), and on Ctrl-C or SIGTERM stops them all (SIGTERM,
@@ -24,11 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tools import zookconf as conf_renderer  # noqa: E402
-from zoobar import zookconf  # noqa: E402
+from zoobar import zookconf
+from zoolab import ROOT
+from zoolab import render_conf as conf_renderer
 
 VENV_BIN = ROOT / ".venv" / "bin"
 BINDIR = ROOT / "zookd" / "build"
