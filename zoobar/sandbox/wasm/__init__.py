@@ -57,7 +57,7 @@ class WasmSandbox(Sandbox):
 
     def __post_init__(self):
         super().__post_init__()
-        self.cache_dir = self.cache_dir or cache_dir_for(self.root)
+        self.cache_dir = os.path.abspath(self.cache_dir or cache_dir_for(self.root))
         compile_runtime(self.cache_dir)
         self._zygote = self._make_zygote()
 

@@ -18,6 +18,7 @@ Standard library and ``wasmtime`` only, like the launcher.
 import errno
 import importlib.util
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -60,11 +61,43 @@ def adjust_filter(filt, seccomp):
     filt.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
 
 
+def _foreign(root, uid):
+    """(dev, inode) of what is not the owner's under root (the launcher's mount
+    points), never entering another file system (the standard library's)."""
+    found, dev = set(), os.lstat(root).st_dev
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            st = os.lstat(os.path.join(top, name))
+            if st.st_uid != uid:
+                found.add((st.st_dev, st.st_ino))
+        dirs[:] = [d for d in dirs if os.lstat(os.path.join(top, d)).st_dev == dev]
+    return found
+
+
+def _give_to_owner(root, uid, keep):
+    """Without the jail the guest's files are root's: make them the owner's, as
+    the launcher saves only those (and drop setuid/setgid bits)."""
+    dev = os.lstat(root).st_dev
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            if st.st_uid != uid and (st.st_dev, st.st_ino) not in keep and st.st_dev == dev:
+                os.lchown(path, uid, uid)
+                if not stat.S_ISLNK(st.st_mode):
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o777)
+        dirs[:] = [d for d in dirs if os.lstat(os.path.join(top, d)).st_dev == dev]
+
+
 def run(cfg, root, api_fd):
     """Run the profile's code in a fresh wasmtime store. -> the exit status."""
     try:
         os.dup2(api_fd, 0)              # the guest's stdin: API replies
+        jailed = os.geteuid() == cfg["uid"]
+        keep = set() if jailed else _foreign(root, cfg["uid"])
         result = _runtime.run_guest(_engine, _module, root, cfg, api_fd)
+        if not jailed:
+            _give_to_owner(root, cfg["uid"], keep)
     except BaseException:  # noqa: BLE001 - a host failure is this run's error, said in its output
         import traceback
         traceback.print_exc()

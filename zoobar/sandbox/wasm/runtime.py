@@ -48,8 +48,10 @@ ENGINE_SETTINGS = {"epoch_interruption": True, "memory_reservation": MEMORY_RESE
                    "memory_guard_size": MEMORY_GUARD, "memory_reservation_for_growth": 0,
                    "memory_init_cow": False}
 
-# What starts an API request on the guest's stderr (see Guest).
+# What starts an API request on the guest's stderr (see Guest), and the most
+# of one request line relayed (the service's bound, runner.API_LINE_MAX).
 API_MARK = b"\x00zoobar-api\x00"
+API_LINE_MAX = 1 << 20
 
 # What the guest runs: `python -S -I -c PRELUDE CODE`. It makes `api` both a
 # global and an importable module (DESIGN §3a), then runs the code as
@@ -65,17 +67,18 @@ def _boot():
     class Error(Exception):
         pass
     Error.__module__, Error.__qualname__ = "api", "Error"
+    pending = bytearray()                # what came after the last reply line
     def call(name, **kwargs):
         import json
         request = MARK + json.dumps([name, kwargs]).encode() + b"\\n"
         while request:
             request = request[os.write(2, request):]
-        reply = b""
-        while not reply.endswith(b"\\n"):
+        while b"\\n" not in pending:
             chunk = os.read(0, 65536)
             if not chunk:
                 raise Error("the profile API is gone")
-            reply += chunk
+            pending.extend(chunk)
+        reply, _, pending[:] = pending.partition(b"\\n")
         reply = json.loads(reply)
         if "error" in reply:
             raise Error(reply["error"].get("message", "error"))
@@ -129,6 +132,9 @@ def compile_module(engine: wasmtime.Engine, cache_dir: str) -> Path:
     """Compile the pinned module into cache_dir unless it is there. -> its path."""
     cache = Path(cache_dir)
     cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = cache.lstat()
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise RuntimeMissing(f"{cache} must be a directory of this user's, writable by it alone")
     target = cache / compiled_name()
     if target.exists() and _trusted(target):
         return target
@@ -180,6 +186,7 @@ class Guest:
         self.instance = None
         self._pending = b""                 # the start of a line not yet told apart
         self._in_request = False
+        self._request_size = 0
         self.store = wasmtime.Store(engine)
         self.store.set_limits(memory_size=memory)
         wasi = wasmtime.WasiConfig()
@@ -209,8 +216,13 @@ class Guest:
                 self._in_request = True
                 data = data[len(API_MARK):]
             line, nl, data = data.partition(b"\n")
-            _write(self.api_fd, line + nl)
+            room = API_LINE_MAX + 1 - self._request_size
+            if room > 0:                    # past that the service has stopped reading
+                _write(self.api_fd, (line + nl)[:room])
+            self._request_size += len(line)
             self._in_request = not nl
+            if nl:
+                self._request_size = 0
 
     # -- running it
 
