@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from zoobar import zookconf
+from zoobar.sandbox.backends import BACKENDS
 from zoolab import ROOT
 from zoolab import render_conf as conf_renderer
 
@@ -200,13 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=str(ROOT / "build" / "local"),
                     help="zook.conf, databases and sandboxes go here")
     ap.add_argument("--frontend", choices=["gunicorn", "cgi"])
+    ap.add_argument("--sandbox", choices=BACKENDS,
+                    help="profile sandbox backend (default: $ZOOBAR_SANDBOX_BACKEND, else kernel)")
     args = ap.parse_args(argv)
     if not 1 <= args.net <= 254:
         ap.error("--net must be 1..254")
     data_dir = Path(args.data_dir).resolve()
     conf_path = write_conf(data_dir / "zook.conf", args.net, args.main_host, args.main_port,
                            args.frontend)
-    sup = Supervisor(conf_path, local_env(conf_path, data_dir))
+    sup = Supervisor(conf_path, local_env(conf_path, data_dir, {"ZOOBAR_SANDBOX_BACKEND": args.sandbox}
+                                          if args.sandbox else None))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
