@@ -25,9 +25,9 @@ import requests
 
 from zoobar import serve
 from zoolab import ROOT
+from zoolab.site import COOKIE, HOME, SiteClient
 
-HOME = "/zoobar/index.cgi/"
-COOKIE = "PyZoobarLogin"
+__all__ = ["COOKIE", "HOME", "ROOT"]   # re-exported for the bench scripts (from zoolab)
 DEPLOYED = ("127.0.0.1", 8888)
 
 # wrk prints this line from the Lua done() hook: requests, duration (us), socket
@@ -119,17 +119,20 @@ def report(label: str, ours: float, baseline: float, unit: str, detail: str = ""
 
 def register(base: str, username: str, password: str) -> str:
     """Register ``username`` on the site at ``base``; the login cookie's value."""
-    web = requests.Session()
+    return user(base, username, password).cookie
+
+
+def user(base: str, username: str, password: str) -> SiteClient:
+    """A site client logged in as ``username``, newly registered on the site at ``base``."""
+    site = SiteClient(base, timeout=60)
     for _ in range(3):   # a deployed auth with full-strength hashing may be slow to answer
-        r = web.post(base + HOME + "login", timeout=60, data={
-            "login_username": username, "login_password": password, "nexturl": HOME,
-            "submit_registration": "Register"})
+        r = site.register(username, password)
         if r.status_code != 503:
             break
     if r.status_code != 200 or "Log out" not in r.text:
         raise RuntimeError(f"registering {username} at {base} failed: {r.status_code} "
                            f"{r.text[-300:]}")
-    return web.cookies[COOKIE]
+    return site
 
 
 def answering(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -21,9 +21,10 @@ lint-molecule:
 	yamllint -s molecule
 	$(VENV)/bin/ruff check molecule
 
-# Grade the deployed site course-style (GRADE_ARGS='--only firewall', '--local ...').
+# Grade the deployed site course-style, the deployed edition's exercises
+# (EDITION=y grades as that edition; GRADE_ARGS='--only firewall', '--local ...').
 check:
-	$(HOST_LOCK) $(PYTHON) -m zoolab.grade $(GRADE_ARGS)
+	$(HOST_LOCK) $(PYTHON) -m zoolab.grade $(EDITION_ARGS) $(GRADE_ARGS)
 
 # Browser test and grader tests against a local stack (no containers).
 test-e2e:

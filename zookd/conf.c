@@ -259,16 +259,33 @@ const struct conf_entry *conf_need(const struct conf *c, const struct conf_secti
     return e;
 }
 
+/* A decimal of at most `digits` digits, else -1. */
+static long whole_number(const char *v, size_t digits)
+{
+    size_t n = strlen(v);
+    long x = n && n <= digits ? 0 : -1;
+    for (size_t i = 0; i < n && x >= 0; i++)
+        x = (v[i] >= '0' && v[i] <= '9') ? x * 10 + (v[i] - '0') : -1;
+    return x;
+}
+
 int conf_port(const struct conf *c, const struct conf_entry *e)
 {
     const char *v = e->value;
-    size_t n = strlen(v);
-    long port = 0;
-    if (n == 0 || n > 5)
-        port = -1;
-    for (size_t i = 0; i < n && port >= 0; i++)
-        port = (v[i] >= '0' && v[i] <= '9') ? port * 10 + (v[i] - '0') : -1;
+    long port = whole_number(v, 5);
     if (port < 1 || port > 65535)
         conf_die(c, e->line, "%s = %s: not a TCP port (1-65535)", e->key, v);
     return (int)port;
+}
+
+long conf_int(const struct conf *c, const struct conf_section *s, const char *key, long def,
+              long min, long max)
+{
+    const struct conf_entry *e = conf_get(s, key);
+    if (!e)
+        return def;
+    long x = whole_number(e->value, 10);
+    if (x < min || x > max)
+        conf_die(c, e->line, "%s = %s: want a whole number %ld..%ld", key, e->value, min, max);
+    return x;
 }

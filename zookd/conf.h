@@ -59,6 +59,10 @@ const struct conf_entry *conf_need(const struct conf *c, const struct conf_secti
                                    const char *key);
 /* A TCP port 1..65535 from entry e, or exit 2 naming its line. */
 int conf_port(const struct conf *c, const struct conf_entry *e);
+/* The integer value of key in s (min..max), def if s has none; exit 2
+ * naming the line if it is no such number. */
+long conf_int(const struct conf *c, const struct conf_section *s, const char *key, long def,
+              long min, long max);
 /* Print "path:line: message" (line 0: "path: message") and exit 2. */
 void conf_die(const struct conf *c, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));

@@ -28,7 +28,6 @@ struct ev_worker {
 
 static const struct ev_ops *ops;
 static const struct limits *lim;
-static atomic_int nconns;
 
 static void conn_drop(struct ev_conn *cl)
 {
@@ -36,11 +35,11 @@ static void conn_drop(struct ev_conn *cl)
     cl->next->prev = cl->prev;
     if (ops->fini)
         ops->fini(cl);
+    tab_leave(&cl->tab);
     conn_free(&cl->c);
     free(cl->h);
     free(cl->pending);
     free(cl);
-    atomic_fetch_sub(&nconns, 1);
 }
 
 static void aux_bury(struct ev_worker *w, struct ev_aux *a)
@@ -58,22 +57,63 @@ void ev_close(struct ev_conn *cl)
         aux_bury(cl->w, cl->aux);
         cl->aux = NULL;
     }
-    if (cl->c.fd >= 0)
+    if (cl->c.fd >= 0) {
+        tab_leave(&cl->tab); /* before the descriptor can be reused */
         close(cl->c.fd);
+    }
     cl->c.fd = -1;
     atomic_store(&cl->state, EV_DEAD); /* the worker frees it */
 }
 
+/* worker: read and drop input until the client closes, the byte bound or
+ * the linger deadline (sweep) */
+static void on_linger(struct ev_conn *cl)
+{
+    if (net_discard(cl->c.fd, &cl->lingered, LINGER_MAX_BYTES))
+        ev_close(cl);
+}
+
+/* The last answer is out: shut down the write side and set the linger
+ * deadline (even after the client's EOF: there may be input not read yet).
+ * -1 if there is nothing to linger for. */
+static int linger_begin(struct ev_conn *cl)
+{
+    if (lim->linger_ms == 0 || shutdown(cl->c.fd, SHUT_WR) < 0)
+        return -1;
+    cl->lingered = 0;
+    cl->deadline = now_ms() + lim->linger_ms;
+    return 0;
+}
+
+/* worker, cl's descriptor registered: the answer is out; let the client
+ * read it before the connection goes */
+static void linger(struct ev_conn *cl)
+{
+    if (cl->aux) {
+        close(cl->aux->fd);
+        aux_bury(cl->w, cl->aux);
+        cl->aux = NULL;
+    }
+    if (linger_begin(cl) < 0) {
+        ev_close(cl);
+        return;
+    }
+    atomic_store(&cl->state, EV_LINGER);
+    on_linger(cl);
+}
+
 void ev_error(struct ev_conn *cl, enum http_err e)
 {
-    if (e != HTTP_CLOSED) {
-        char buf[512];
-        size_t n = http_error_response(buf, sizeof buf, http_err_status(e));
-        if (send(cl->c.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-            /* a client that does not read gets no page */
-        }
+    if (e == HTTP_CLOSED) {
+        ev_close(cl);
+        return;
     }
-    ev_close(cl);
+    char buf[512];
+    size_t n = http_error_response(buf, sizeof buf, http_err_status(e));
+    if (send(cl->c.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* a client that does not read gets no page */
+    }
+    linger(cl);
 }
 
 static int watch(struct ev_worker *w, int fd, void *tagged)
@@ -178,24 +218,34 @@ static void *resume_thread(void *arg)
         enum http_err e = conn_read_head(&cl->c, cl->h, lim);
         if (e != HTTP_OK) {
             if (e != HTTP_CLOSED)
-                conn_send_error(cl->c.fd, e);
+                conn_send_error(&cl->c, e);
             keep = 0;
             break;
         }
         cl->c.nreq++;
         keep = ops->blocking(cl);
     }
+    int state = EV_HEAD;
     if (keep) {
-        struct ev_worker *w = cl->w;
-        int fd = cl->c.fd;
         cl->started = 0;
-        cl->deadline = now_ms() + lim->idle_timeout_ms;
-        atomic_store(&cl->state, EV_HEAD);
-        /* From a successful watch() on, the worker owns cl. If it fails the
-         * worker never saw the descriptor, so cl is still ours to close. */
-        if (watch(w, fd, cl) == 0)
-            return NULL;
+        cl->idle_since = now_ms();
+        cl->deadline = cl->idle_since + lim->idle_timeout_ms;
+    } else if (linger_begin(cl) == 0) {
+        /* the loop lingers: the client reads the last answer (an error page,
+         * or one that ends the connection), not a reset caused by input it
+         * sent that nobody read */
+        state = EV_LINGER;
+    } else {
+        ev_close(cl);
+        return NULL;
     }
+    struct ev_worker *w = cl->w;
+    int fd = cl->c.fd;
+    atomic_store(&cl->state, state);
+    /* From a successful watch() on, the worker owns cl. If it fails the
+     * worker never saw the descriptor, so cl is still ours to close. */
+    if (watch(w, fd, cl) == 0)
+        return NULL;
     ev_close(cl);
     return NULL;
 }
@@ -205,8 +255,13 @@ void ev_handoff(struct ev_conn *cl, int resume)
     epoll_ctl(cl->w->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
     cl->resume = resume;
     atomic_store(&cl->state, EV_THREAD);
-    if (spawn_detached(resume_thread, cl) < 0)
-        ev_error(cl, HTTP_E_UNAVAILABLE);
+    if (spawn_detached(resume_thread, cl) < 0) {
+        atomic_store(&cl->state, EV_HEAD);
+        if (watch(cl->w, cl->c.fd, cl) < 0)
+            ev_close(cl);
+        else
+            ev_error(cl, HTTP_E_UNAVAILABLE);
+    }
 }
 
 static void on_client(struct ev_conn *cl, int readable);
@@ -237,11 +292,12 @@ void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_
         return;
     }
     if (!keep) {
-        ev_close(cl);
+        linger(cl);
         return;
     }
     cl->started = 0;
-    cl->deadline = now_ms() + lim->idle_timeout_ms;
+    cl->idle_since = now_ms();
+    cl->deadline = cl->idle_since + lim->idle_timeout_ms;
     atomic_store(&cl->state, EV_HEAD);
     cl->again = 1; /* the caller looks for a pipelined request (a loop, not recursion) */
 }
@@ -254,16 +310,20 @@ static void on_client(struct ev_conn *cl, int readable)
     for (;;) {
         int r = readable || cl->readable ? net_drain(cl->c.fd, cl->c.buf, &cl->c.len, cl->c.cap)
                                          : 0;
-        int eof = r == 1;
+        /* the peer closed (or shut down its side: epoll said so and all
+         * there was has been read) */
+        int eof = r == 1 || (cl->eof && r != 2);
+        cl->eof |= r == 1;
         readable = 0;
         cl->readable = r == 2; /* stopped by a full buffer: read on after the next answer */
         if (cl->c.len > 0 && !cl->started) {
             cl->started = 1;
             cl->deadline = now_ms() + lim->head_timeout_ms;
+            tab_busy(&cl->tab);
         }
         enum http_err e = conn_check_head(&cl->c, cl->h);
         if (e == HTTP_INCOMPLETE) {
-            if (eof)
+            if (eof) /* no more bytes can come: the partial head (if any) ends here */
                 ev_close(cl);
             return;
         }
@@ -277,6 +337,21 @@ static void on_client(struct ev_conn *cl, int readable)
         if (!cl->again)
             return; /* waiting, handed off or closed */
     }
+}
+
+/* A connection there is no room for: answer 503 and close, reading first
+ * what has arrived so that the close does not reset the answer away. */
+static void refuse(int fd)
+{
+    char buf[512];
+    size_t n = http_error_response(buf, sizeof buf, http_err_status(HTTP_E_UNAVAILABLE));
+    if (send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* nothing to do */
+    }
+    shutdown(fd, SHUT_WR);
+    size_t dropped = 0;
+    net_discard(fd, &dropped, 65536);
+    close(fd);
 }
 
 static void on_accept(struct ev_worker *w)
@@ -295,13 +370,14 @@ static void on_accept(struct ev_worker *w)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct ev_conn *cl = NULL;
-        int inited = 0;
-        if (atomic_fetch_add(&nconns, 1) >= lim->max_conns ||
-            !(cl = calloc(1, ops->size)) || conn_init(&cl->c, fd) < 0 ||
+        int inited = 0, admitted = 0;
+        if (!(cl = calloc(1, ops->size)) || conn_init(&cl->c, fd) < 0 ||
             !(cl->h = malloc(sizeof *cl->h)) ||
-            (ops->init && (inited = 1) && ops->init(cl) < 0)) {
-            conn_send_error(fd, HTTP_E_UNAVAILABLE);
-            close(fd);
+            (ops->init && (inited = 1) && ops->init(cl) < 0) ||
+            !(admitted = tab_admit(&cl->tab, &ss, fd) == 0)) {
+            if (admitted)
+                tab_leave(&cl->tab);
+            refuse(fd);
             if (cl) {
                 if (inited && ops->fini)
                     ops->fini(cl);
@@ -309,7 +385,6 @@ static void on_accept(struct ev_worker *w)
                 free(cl->h);
                 free(cl);
             }
-            atomic_fetch_sub(&nconns, 1);
             continue;
         }
         net_set_send_timeout(fd, lim->io_timeout_ms);
@@ -330,18 +405,23 @@ static void on_accept(struct ev_worker *w)
 static void sweep(struct ev_worker *w)
 {
     int64_t now = now_ms();
-    for (struct ev_conn *cl = w->list.next, *next; cl != &w->list; cl = next) {
-        next = cl->next;
+    /* oldest first, so that idle connections reach the table in order */
+    for (struct ev_conn *cl = w->list.prev, *prev; cl != &w->list; cl = prev) {
+        prev = cl->prev;
         int st = atomic_load(&cl->state);
-        if (st == EV_DEAD) {
-            conn_drop(cl);
-        } else if (st != EV_THREAD && now >= cl->deadline) {
-            if (st == EV_AUX)
+        if (st != EV_DEAD && st != EV_THREAD && now >= cl->deadline) {
+            if (st == EV_LINGER)
+                ev_close(cl);
+            else if (st == EV_AUX)
                 ev_error(cl, cl->aux_timeout);
             else
                 ev_error(cl, cl->started ? HTTP_E_TIMEOUT : HTTP_CLOSED);
-            conn_drop(cl);
+            st = atomic_load(&cl->state);
         }
+        if (st == EV_DEAD)
+            conn_drop(cl);
+        else if (st == EV_HEAD && !cl->started && cl->c.nreq > 0 && !atomic_load(&cl->tab.idle))
+            tab_idle(&cl->tab, cl->idle_since); /* waiting for its next request: may make room */
     }
 }
 
@@ -375,10 +455,14 @@ static void *worker_loop(void *arg)
             }
             struct ev_conn *cl = (struct ev_conn *)tag;
             int st = atomic_load(&cl->state);
+            if (st == EV_HEAD || st == EV_AUX)
+                cl->eof |= (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
             if (st == EV_HEAD)
                 on_client(cl, 1);
             else if (st == EV_AUX)
                 cl->readable = 1; /* read once the reply has gone out */
+            else if (st == EV_LINGER)
+                on_linger(cl);
             /* anything else is stale */
         }
         while (w->dead) { /* no event of this batch can point to them any more */
@@ -398,6 +482,7 @@ void ev_run(int lfd, const struct ev_ops *o, const struct limits *l)
 {
     ops = o;
     lim = l;
+    tab_init(l->max_conns, l->max_conns_per_client);
     int flags = fcntl(lfd, F_GETFL);
     fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -6,16 +6,26 @@
  * (ev_reply), waits for another descriptor (ev_wait, then aux()), or
  * hands the connection to a thread of its own (ev_handoff) that runs the
  * server's blocking code; when that thread is done the connection returns
- * to the loop. Head, idle and aux timeouts are enforced by the loop.
+ * to the loop. Head, idle and aux timeouts are enforced by the loop, and so
+ * is the lingering close after every answer that ends a connection (error
+ * pages included): the write side is shut down, then input is read and
+ * dropped (ZOOK_LINGER_MS, LINGER_MAX_BYTES) so that the client reads the
+ * answer instead of a reset. The client's EOF
+ * ends a partial head at once. Connections take their place in the
+ * connection table (conntab.h).
  */
 #ifndef ZOOK_EVLOOP_H
 #define ZOOK_EVLOOP_H
 
 #include <stdatomic.h>
 
-#include "net.h"
+#include "conn.h"
+#include "conntab.h"
+#include "service.h"
+#include "sock.h"
 
-enum { EV_HEAD, EV_AUX, EV_THREAD, EV_DEAD };
+enum { EV_HEAD, EV_AUX, EV_THREAD, EV_LINGER, EV_DEAD };
+#define LINGER_MAX_BYTES (8 * 1024 * 1024)
 /* resume codes of ev_handoff; servers may use their own from 1 up */
 #define EV_RESUME_REQUEST 0  /* run ops->blocking on the current head */
 #define EV_RESUME_PENDING -1 /* internal: finish writing a reply */
@@ -35,11 +45,13 @@ struct ev_aux {
 
 struct ev_conn {
     struct conn c;
+    struct tab_entry tab;
     char ip[64];
     struct http_head *h; /* the current request head (points into c.buf) */
     atomic_int state;
     int started;         /* a byte of the current head has arrived */
     int64_t deadline;
+    int64_t idle_since;  /* the last answer went out (EV_HEAD, not started) */
     struct ev_aux *aux;  /* EV_AUX: waited on */
     enum http_err aux_timeout;
     int resume;
@@ -48,6 +60,8 @@ struct ev_conn {
     int pending_keep;
     int again;           /* ev_reply finished a request: look for the next */
     int readable;        /* client data arrived while an aux wait was on */
+    int eof;             /* the client will send no more (it shut down or failed) */
+    size_t lingered;     /* EV_LINGER: bytes dropped */
     struct ev_worker *w;
     struct ev_conn *prev, *next;
 };
@@ -67,7 +81,8 @@ void ev_run(int lfd, const struct ev_ops *ops, const struct limits *l)
     __attribute__((noreturn));
 /* Continue this connection in a thread. */
 void ev_handoff(struct ev_conn *cl, int resume);
-/* Answer with an error page (if the client takes it at once) and close. */
+/* Answer with an error page (if the client takes it at once) and close,
+ * lingering (HTTP_CLOSED: close without an answer). */
 void ev_error(struct ev_conn *cl, enum http_err e);
 void ev_close(struct ev_conn *cl);
 /* An idle aux of this worker for key, or NULL. */

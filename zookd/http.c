@@ -73,18 +73,49 @@ static int is_value_char(unsigned char c)
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static const char *find_crlf(const char *p, size_t n)
+/* The end of the line starting at p: the LF within n bytes, or NULL. The
+ * line's content ends before it, and before a CR just ahead of it (RFC 9112
+ * section 2.2: a bare LF is accepted as a line end). *next is the start of
+ * the following line. */
+static const char *find_eol(const char *p, size_t n, const char **next)
 {
-    return memmem(p, n, "\r\n", 2);
+    const char *lf = memchr(p, '\n', n);
+    if (!lf)
+        return NULL;
+    *next = lf + 1;
+    return lf > p && lf[-1] == '\r' ? lf - 1 : lf;
 }
 
 size_t http_head_end(const char *buf, size_t len, size_t from)
 {
-    from = from > 3 ? from - 3 : 0;
-    if (from >= len)
-        return 0;
-    const char *e = memmem(buf + from, len - from, "\r\n\r\n", 4);
-    return e ? (size_t)(e - buf) + 4 : 0;
+    /* the terminator is LF [CR] LF: new bytes may complete one that began
+     * up to two bytes earlier */
+    size_t i = from > 2 ? from - 2 : 0;
+    while (i < len) {
+        const char *lf = memchr(buf + i, '\n', len - i);
+        if (!lf)
+            return 0;
+        size_t k = (size_t)(lf - buf) + 1;
+        if (k < len && buf[k] == '\n')
+            return k + 1;
+        if (k + 1 < len && buf[k] == '\r' && buf[k + 1] == '\n')
+            return k + 2;
+        i = k;
+    }
+    return 0;
+}
+
+size_t http_skip_empty_lines(const char *buf, size_t len)
+{
+    size_t i = 0;
+    for (;;) {
+        if (i < len && buf[i] == '\n')
+            i++;
+        else if (i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n')
+            i += 2;
+        else
+            return i;
+    }
 }
 
 /* "HTTP/1.x" -> minor, or the error it deserves. */
@@ -112,11 +143,12 @@ static enum http_err parse_headers(const char *buf, size_t len, const char *p,
         /* A line may end at most where the header block limit ends. */
         size_t room = HTTP_MAX_HEADER_BYTES - used;
         size_t scan = avail < room ? avail : room;
-        const char *eol = find_crlf(p, scan);
+        const char *next;
+        const char *eol = find_eol(p, scan, &next);
         if (!eol)
             return avail >= room ? HTTP_E_HEADERS_TOO_LARGE : HTTP_INCOMPLETE;
         if (eol == p) {
-            h->len = (size_t)(eol + 2 - buf);
+            h->len = (size_t)(next - buf);
             return HTTP_OK;
         }
         if (h->nheaders == HTTP_MAX_HEADERS)
@@ -143,27 +175,29 @@ static enum http_err parse_headers(const char *buf, size_t len, const char *p,
             ve--;
         hd->value.p = v;
         hd->value.n = (size_t)(ve - v);
-        p = eol + 2;
+        p = next;
     }
 }
 
 /* Reset h and find the end of the first line, which must fit the limit. */
 static enum http_err first_line(const char *buf, size_t len, struct http_head *h,
-                                enum http_err too_long, const char **eol)
+                                enum http_err too_long, const char **eol, const char **next)
 {
     memset(h, 0, offsetof(struct http_head, headers));
     h->nheaders = 0;
     size_t scan = len < HTTP_MAX_REQUEST_LINE + 2 ? len : HTTP_MAX_REQUEST_LINE + 2;
-    *eol = find_crlf(buf, scan);
+    *eol = find_eol(buf, scan, next);
     if (!*eol)
         return len >= HTTP_MAX_REQUEST_LINE + 2 ? too_long : HTTP_INCOMPLETE;
+    if (*eol - buf > HTTP_MAX_REQUEST_LINE)
+        return too_long;
     return HTTP_OK;
 }
 
 enum http_err http_parse_request(const char *buf, size_t len, struct http_head *h)
 {
-    const char *eol;
-    enum http_err e = first_line(buf, len, h, HTTP_E_URI_TOO_LONG, &eol);
+    const char *eol, *next;
+    enum http_err e = first_line(buf, len, h, HTTP_E_URI_TOO_LONG, &eol, &next);
     if (e != HTTP_OK)
         return e;
 
@@ -190,13 +224,13 @@ enum http_err http_parse_request(const char *buf, size_t len, struct http_head *
         return e;
     h->line.p = buf;
     h->line.n = (size_t)(eol - buf);
-    return parse_headers(buf, len, eol + 2, h);
+    return parse_headers(buf, len, next, h);
 }
 
 enum http_err http_parse_response(const char *buf, size_t len, struct http_head *h)
 {
-    const char *eol;
-    enum http_err fl = first_line(buf, len, h, HTTP_E_BAD_GATEWAY, &eol);
+    const char *eol, *next;
+    enum http_err fl = first_line(buf, len, h, HTTP_E_BAD_GATEWAY, &eol, &next);
     if (fl != HTTP_OK)
         return fl;
     size_t n = (size_t)(eol - buf);
@@ -219,7 +253,7 @@ enum http_err http_parse_response(const char *buf, size_t len, struct http_head 
     h->status = status;
     h->line.p = buf;
     h->line.n = n;
-    enum http_err e = parse_headers(buf, len, eol + 2, h);
+    enum http_err e = parse_headers(buf, len, next, h);
     if (e == HTTP_E_BAD_REQUEST || e == HTTP_E_HEADERS_TOO_LARGE)
         return HTTP_E_BAD_GATEWAY;
     return e;

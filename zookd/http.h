@@ -11,8 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Limits (bytes). The request line excludes its CRLF; the header block
- * counts every header line with its CRLF plus the final empty line. */
+/* Limits (bytes). The request line excludes its line end; the header block
+ * counts every header line with its line end plus the final empty line.
+ * Lines end in CRLF or a bare LF (RFC 9112 section 2.2); a CR anywhere
+ * else in a line is refused. */
 #define HTTP_MAX_REQUEST_LINE 8192
 #define HTTP_MAX_HEADER_BYTES 65536
 #define HTTP_MAX_HEADERS 100
@@ -74,9 +76,13 @@ enum http_err http_parse_request(const char *buf, size_t len, struct http_head *
 /* Same for a response head (status line "HTTP/1.x NNN reason"). */
 enum http_err http_parse_response(const char *buf, size_t len, struct http_head *h);
 
-/* Offset just past the first "\r\n\r\n" in buf, searching from `from`
- * (which may point into a partial terminator); 0 if there is none. */
+/* Offset just past the end of the head in buf (the first empty line: LF
+ * [CR] LF), searching from `from` (which may point into a partial
+ * terminator); 0 if there is none. */
 size_t http_head_end(const char *buf, size_t len, size_t from);
+/* How many bytes of empty lines (CRLF or LF) start buf: a server ignores
+ * them before a request line (RFC 9112 section 2.2). */
+size_t http_skip_empty_lines(const char *buf, size_t len);
 
 /* Case-insensitive header lookup: the first header named `name`, or NULL. */
 const struct http_header *http_find(const struct http_head *h, const char *name);

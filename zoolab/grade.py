@@ -25,6 +25,7 @@ from zoolab import ROOT
 from zoolab.grader.exercises import Context, exercises, run
 from zoolab.table import site_rows
 from zoolab.grader.site import DEFAULT_RUNNER, Runner
+from zoolab.layout import site_layout
 
 
 def local_rows(conf_path: Path) -> list[dict]:
@@ -51,9 +52,10 @@ def build_context(args: argparse.Namespace) -> Context:
         return Context(base_url=args.url, runner=Runner(None), rows=local_rows(conf),
                        db_dir=str(data / "db"), zook_conf=str(conf), pythonpath=str(ROOT),
                        python=sys.executable)
+    layout = site_layout()
     return Context(base_url=args.url, runner=Runner(args.runner), rows=site_rows(),
-                   db_dir=args.container_db_dir, zook_conf="/home/student/zook.conf",
-                   pythonpath="/home/student")
+                   db_dir=args.container_db_dir or str(layout.db_dir), zook_conf=str(layout.zook_conf),
+                   pythonpath=str(layout.home))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", default="http://localhost:8888", help="the site's base URL")
     ap.add_argument("--runner", default=DEFAULT_RUNNER,
                     help="command prefix that runs a command in {container}")
-    ap.add_argument("--container-db-dir", default="/home/student/zoobar/db")
+    ap.add_argument("--container-db-dir", help="databases inside the containers "
+                    "(default: zoolab_db_dir of group_vars)")
     ap.add_argument("--local", action="store_true", help="grade a local (no containers) stack")
     ap.add_argument("--data-dir", default=str(ROOT / "local"),
                     help="local mode: the stack's data directory (db/, zook.conf)")

@@ -17,7 +17,7 @@ import pytest
 from tests.sandbox.helpers import Site
 from tests.sandbox.wasm_helpers import BACKENDS, backend_env
 from tests.stack import running_stack
-from zoobar.sandbox import Sandbox
+from zoobar.sandbox import Limits, Sandbox
 
 SECTIONS = ["auth", "honeychecker", "bank", "profilestore", "profile"]
 
@@ -27,7 +27,9 @@ if os.geteuid() != 0:
 
 @pytest.fixture
 def sandbox(tmp_path) -> Sandbox:
-    sb = Sandbox(root=str(tmp_path / "sandbox"))
+    # Runs wait for their owner's turn up to 5 s, not the default 1 s: the tests
+    # of turn-taking queue 1 s runs (test_profile_busy.py tests the default).
+    sb = Sandbox(root=str(tmp_path / "sandbox"), limits=Limits(lock_wait=5.0))
     yield sb
     sb.close()
 

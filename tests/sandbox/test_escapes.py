@@ -173,6 +173,14 @@ for nr in (321, 250, 175, 313, 246, 298, 425):     # x86_64 numbers
     results.append(ctypes.get_errno() if r == -1 else 'ok')
 print('BLOCKED' if set(results) == {{1}} else 'BREACH', results)
 """, "BLOCKED", prelude=CTYPES),
+    Attempt("share memory or queues beyond the run: SysV shm, msg, sem, POSIX mq", """
+results = []
+for name, args in (('shmget', (0, 1 << 20, 0o1666)), ('msgget', (0, 0o1666)),
+                   ('semget', (0, 1, 0o1666)), ('mq_open', (b'/q', 0o102, 0o600, None))):
+    r = getattr(libc, name)(*args)
+    results.append(ctypes.get_errno() if r == -1 else 'ok')
+print('BLOCKED' if set(results) == {{1}} else 'BREACH', results)
+""", "BLOCKED", prelude=CTYPES),
     Attempt("bypass seccomp with an x32-ABI socket call",
             "r = libc.syscall(0x40000000 | 41, 2, 1, 0)\nprint('BREACH' if r >= 0 else 'errno',"
             " ctypes.get_errno())", "", "error", prelude=CTYPES),   # killed: SIGSYS
@@ -267,7 +275,7 @@ print('BLOCKED' if b'error' in reply else 'BREACH', reply)
             "output cut", "error"),
     # -- crashes
     Attempt("crash by unbounded recursion in C", "import sys\nsys.setrecursionlimit(10**8)\n"
-            "x = []\nfor _ in range(10**6):\n    x = [x]\nrepr(x)", "", "error"),
+            "x = []\nfor _ in range(10**5):\n    x = [x]\nrepr(x)", "", "error"),
     Attempt("crash with os._exit", "import os\nos._exit(3)", "", "error"),
     Attempt("segfault through ctypes", "ctypes.string_at(0)", "", "error", prelude=CTYPES),
 ]

@@ -41,8 +41,8 @@ from pathlib import Path
 import requests
 
 from tests.stack import ROOT, Stack, running_stack
+from zoolab.site import SiteClient, log_rows, zoobars_on_users_page
 
-HOME = "/zoobar/index.cgi/"
 INITIAL = 10
 HELLO = (ROOT / "profiles" / "hello-user.py").read_text()
 SENT = re.compile(r"Sent (\d+) zoobars to ([^<.]+)\.")
@@ -50,8 +50,8 @@ REQUEST_TIMEOUT = 30
 # Registration hashes every sweetword with full-strength PBKDF2 on a deployed site
 # (seconds of CPU each): users sign up a few at a time, then the mix starts.
 SIGN_UPS_AT_ONCE = 2
-# (weight, action) of the mix
-MIX = (("view_user", 45), ("transfer", 30), ("home", 15), ("relogin", 5), ("view_self", 5))
+# (VirtualUser method, weight) of the mix
+MIX = (("view_user", 45), ("send", 30), ("view_home", 15), ("relogin", 5), ("view_self", 5))
 
 
 @dataclass
@@ -68,37 +68,41 @@ class Tally:
         return sum(n for code, n in self.statuses.items() if code >= 500)
 
 
-class VirtualUser:
+class VirtualUser(SiteClient):
+    """One visitor (zoolab.site's client) whose every request is tallied: status,
+    action, and any failure (an exception or a 5xx) instead of raising."""
+
     def __init__(self, base: str, name: str, everyone: list[str], tally: Tally,
                  deadline: float, seed: int):
-        self.base, self.name, self.everyone, self.tally = base, name, everyone, tally
+        super().__init__(base, timeout=REQUEST_TIMEOUT)
+        self.name, self.everyone, self.tally = name, everyone, tally
         self.deadline = deadline
         self.rng = random.Random(seed)
-        self.web = requests.Session()
         self.password = "pw-" + name
+        self.action = "request"
 
-    def url(self, path: str) -> str:
-        return self.base + HOME + path
+    def act(self, action: str, call, *args, **kwargs) -> requests.Response | None:
+        """``call`` (a SiteClient method) counted as ``action``."""
+        self.action = action
+        return call(*args, **kwargs)
 
-    def request(self, action: str, method: str, path: str, **kw) -> requests.Response | None:
+    def request(self, method: str, path: str, **kw) -> requests.Response | None:
         try:
-            r = self.web.request(method, self.url(path), timeout=REQUEST_TIMEOUT, **kw)
+            r = super().request(method, path, **kw)
         except requests.RequestException as err:
             with self.tally.lock:
-                self.tally.failures.append((action, f"{type(err).__name__}: {err}"))
+                self.tally.failures.append((self.action, f"{type(err).__name__}: {err}"))
             return None
         with self.tally.lock:
             self.tally.statuses[r.status_code] += 1
-            self.tally.actions[action] += 1
+            self.tally.actions[self.action] += 1
             if r.status_code >= 500:
-                self.tally.failures.append((action, f"{r.status_code} {r.text[-200:]}"))
+                self.tally.failures.append((self.action, f"{r.status_code} {r.text[-200:]}"))
         return r
 
-    def login(self, register: bool) -> bool:
-        button = {"submit_registration": "Register"} if register else {"submit_login": "Log in"}
-        r = self.request("register" if register else "login", "POST", "login", data={
-            "login_username": self.name, "login_password": self.password,
-            "nexturl": HOME, **button})
+    def sign_in(self, register: bool) -> bool:
+        r = self.act("register" if register else "login", self.login, self.name, self.password,
+                     register=register)
         ok = r is not None and f"Log out {self.name}" in r.text
         if r is not None and not ok:
             with self.tally.lock:
@@ -107,19 +111,18 @@ class VirtualUser:
 
     # -- the mix ---------------------------------------------------------------
     def view_user(self) -> None:
-        self.request("view_user", "GET", f"users?user={self.rng.choice(self.everyone)}")
+        self.act("view_user", self.users, self.rng.choice(self.everyone))
 
     def view_self(self) -> None:
-        self.request("view_user", "GET", f"users?user={self.name}")
+        self.act("view_user", self.users, self.name)
 
-    def home(self) -> None:
-        self.request("home", "GET", "")
+    def view_home(self) -> None:
+        self.act("home", self.home)
 
-    def transfer(self) -> None:
+    def send(self) -> None:
         recipient = self.rng.choice([u for u in self.everyone if u != self.name])
         amount = self.rng.randint(1, 3)
-        r = self.request("transfer", "POST", "transfer", data={
-            "recipient": recipient, "zoobars": str(amount), "submission": "Send"})
+        r = self.act("transfer", self.transfer, recipient, amount)
         if r is None or r.status_code != 200:
             return
         sent = SENT.search(r.text)
@@ -132,8 +135,8 @@ class VirtualUser:
                 self.tally.failures.append(("transfer", f"unexpected page: {r.text[-300:]}"))
 
     def relogin(self) -> None:
-        self.request("logout", "GET", "logout")
-        self.login(register=False)
+        self.act("logout", self.logout)
+        self.sign_in(register=False)
 
     def run(self) -> None:
         actions = [getattr(self, name) for name, _ in MIX]
@@ -156,10 +159,9 @@ def run_load(base: str, users: int, seconds: float,
 
     def sign_up(vu: VirtualUser) -> None:
         with signing_up:
-            registered = vu.login(register=True)
+            registered = vu.sign_in(register=True)
         if registered and names.index(vu.name) % 2 == 0:
-            vu.request("profile", "POST", "", data={"profile_update": HELLO,
-                                                    "profile_submit": "Save"})
+            vu.act("profile", vu.set_profile, HELLO)
 
     threads = [threading.Thread(target=sign_up, args=(vu,)) for vu in vus]
     for t in threads:
@@ -210,8 +212,6 @@ class LocalSite:
         return pids
 
 
-ZOOBARS = re.compile(r'<span id="zoobars" class="(-?\d+)">')
-LOG_ROW = re.compile(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>(\d+)</td></tr>")
 LOG_LIMIT = 1000          # the bank's get_log returns at most this many rows
 
 
@@ -224,7 +224,7 @@ class DeployedSite:
         self._pages: dict[str, str] = {}
 
     def _page(self, viewer: VirtualUser, name: str) -> str:
-        r = viewer.web.get(viewer.url(f"users?user={name}"), timeout=REQUEST_TIMEOUT)
+        r = SiteClient(self.base, REQUEST_TIMEOUT, session=viewer.http).users(name)
         r.raise_for_status()
         return r.text
 
@@ -232,16 +232,16 @@ class DeployedSite:
         self._pages = {name: self._page(viewer, name) for name in names}
 
     def balances(self, names: list[str]) -> tuple[int, int]:
-        found = [ZOOBARS.search(self._pages[n]) for n in names]
-        return sum(1 for m in found if m), sum(int(m.group(1)) for m in found if m)
+        found = [zoobars_on_users_page(self._pages[n]) for n in names]
+        return sum(1 for z in found if z is not None), sum(z for z in found if z is not None)
 
     def transfers(self, names: list[str]) -> collections.Counter:
         logged = collections.Counter()
         for name in names:
-            rows = LOG_ROW.findall(self._pages[name])
+            rows = [r for r in log_rows(self._pages[name]) if len(r) == 4 and r[3].isdigit()]
             if len(rows) >= LOG_LIMIT:
                 raise RuntimeError(f"{name}'s log is cut at {LOG_LIMIT} rows: run a shorter soak")
-            logged.update((s, r, int(a)) for s, r, a in rows if s == name)
+            logged.update((s, r, int(a)) for _, s, r, a in rows if s == name)
         return logged
 
     def processes(self) -> dict[str, object]:

@@ -128,6 +128,16 @@ def get(addr: tuple[str, int], path: str, headers: str = "", method: str = "GET"
     return exchange(addr, head.encode("latin-1") + body, timeout, head_request=method == "HEAD")
 
 
+def client_from(site, n: int = 9, section: str = "main", timeout: float = 10.0) -> socket.socket:
+    """A client socket from 127.<net>.<n>.9 (so its address is known),
+    connected to the section."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((site.host(n).rsplit(".", 1)[0] + ".9", 0))
+    s.connect(site.addr(section))
+    return s
+
+
 @dataclass
 class Proc:
     """A zookd2 or zookfs process."""
@@ -223,9 +233,12 @@ class Backend:
     """A scripted HTTP service on a real socket: records each request's raw
     bytes and answers with whatever the test's handler returns (or does)."""
 
-    def __init__(self, host: str, port: int, handler):
+    def __init__(self, host: str, port: int, handler, serial: bool = False):
+        """serial: one connection at a time, like a single sync worker."""
         self.handler = handler
+        self.serial = serial
         self.requests: list[bytes] = []
+        self.accepted: list[float] = []  # time.monotonic() of each connection
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -239,7 +252,11 @@ class Backend:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            self.accepted.append(time.monotonic())
+            if self.serial:
+                self._serve(conn)
+            else:
+                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket):
         with conn:
@@ -284,5 +301,5 @@ def fixed(response: bytes):
     return handler
 
 
-__all__ = ["Backend", "Proc", "Response", "Site", "claim_net", "exchange", "fixed", "get",
+__all__ = ["Backend", "Proc", "client_from", "Response", "Site", "claim_net", "exchange", "fixed", "get",
            "parse_response", "read_until_close", "wait_listening", "free_port", "BINDIR"]

@@ -8,18 +8,21 @@ code or on its threads.
 
 Per run, two processes:
 
-* the **supervisor** (root, its own session): unshares a mount and a network
-  namespace, mounts a size-limited tmpfs over the owner's directory (inside
-  that private mount namespace only), copies the owner's persistent files
-  into it, bind-mounts the standard library read-only at its usual path
-  inside it, forks the profile, enforces the wall-clock limit, and copies the
-  files back when the profile has ended;
-* the **profile** (its child): keeps only stdout/stderr and the API channel,
-  chroots into the owner's directory, sets its limits, drops to the owner's
-  uid, sets no_new_privs and a seccomp filter, and executes the code.
+* the **supervisor** (root, its own session): unshares a mount, an IPC and a
+  network namespace, mounts a size-limited tmpfs over the owner's directory
+  (inside that private mount namespace only), bind-mounts the standard
+  library read-only at its usual path inside it, copies the owner's
+  persistent files in (``load_files``), forks the profile, enforces the
+  wall-clock limit, and saves the files, all or nothing and within the
+  owner's quota, when the profile has ended (``save_files``);
+* the **profile** (its child): ``confine`` keeps only stdout/stderr and the
+  API channel, chroots into the owner's directory, sets its limits, drops to
+  the owner's uid, sets no_new_privs and a seccomp filter; then the payload
+  runs (``run_python``: the profile's code, with the ``api`` module).
 
-The profile therefore sees its owner's directory as ``/`` (cwd ``/``), plus a
-read-only ``/usr/lib/python3.X``; nothing else of the host exists for it.
+The profile therefore sees its owner's directory as ``/`` (cwd ``/``), with
+its ``/data``, plus a read-only ``/usr/lib/python3.X``; nothing else of the
+host exists for it.
 """
 
 import ctypes
@@ -33,19 +36,20 @@ import stat
 import sys
 import sysconfig
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
+MNT_DETACH, RENAME_EXCHANGE = 2, 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 API_FD = 3          # where the profile finds its API channel
-MAX_DEPTH = 64      # directory depth copied in and out
+DATA_DIR = "data"   # the owner's /data (2023+ profiles): a directory of their own /
 
 # Denied with EPERM once the profile's code starts (DESIGN §4.4): processes and
 # programs, other processes' memory, namespaces and mounts, kernel modules and
-# kexec, keys, BPF, sockets of any kind, io_uring (it would bypass this list).
+# kexec, keys, BPF, sockets of any kind, io_uring (it would bypass this list),
+# SysV and POSIX IPC (the run's IPC namespace is private as well).
 DENIED_SYSCALLS = [
     "execve", "execveat", "fork", "vfork", "clone", "clone3", "ptrace", "process_vm_readv",
     "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd", "mount", "umount2", "pivot_root",
@@ -56,13 +60,16 @@ DENIED_SYSCALLS = [
     "io_uring_setup", "io_uring_enter", "io_uring_register", "open_by_handle_at",
     "name_to_handle_at", "mknod", "mknodat", "setsid", "setpgid", "acct", "swapon", "swapoff",
     "reboot", "syslog", "quotactl", "personality", "fanotify_init",
+    "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget",
+    "semop", "semtimedop", "semctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+    "mq_notify", "mq_getsetattr",
 ]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # What a run executes instead of the profile's Python (``--payload FILE ARG``,
-# loaded by the zygote; the wasm backends' zoobar/sandbox/wasm/payload.py),
-# and whether the profile process is confined first (``--no-jail``: not).
+# loaded by the zygote: the wasm backends' zoobar/sandbox/wasm/payload.py), and
+# whether the run's process is confined first (``--no-jail``: not).
 PAYLOAD = None
 JAIL = True
 
@@ -94,67 +101,180 @@ def _opendir(name, dir_fd):
     return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
 
 
-def copy_tree(src_fd, dst_fd, uid, depth=0, skip_foreign=False):
-    """Copy regular files, directories and symlinks from src to dst, never
-    following a link, chowning what it creates to `uid`. Stops quietly at what
-    does not fit (the destination may be the size-limited tmpfs)."""
-    if depth > MAX_DEPTH:
-        return
-    for entry in os.scandir(src_fd):
-        name = entry.name
+# -- the owner's files: walking, copying, removing --------------------------------
+#
+# Trees are walked iteratively, with two descriptors open whatever the depth
+# (a directory is left through ".."): nothing else changes them while we walk,
+# because the owner's profile has not started yet or has ended, and the
+# owner's lock keeps every other run of theirs out.
+
+class CopyStopped(Exception):
+    """A copy could not be completed; the message says why, for the owner."""
+
+
+def walk_tree(top_fd, keep=lambda depth, name, st: True):
+    """Yield ("entry" | "enter" | "leave", dir_fd, name, st) for every entry
+    under top_fd that `keep(depth, name, st)` accepts (depth 0: in top_fd), never following a link: "entry" for a
+    non-directory, "enter" before a directory's contents and "leave" after
+    them, both with dir_fd its parent. dir_fd is valid until the next step."""
+    cur = os.dup(top_fd)
+    stack = []                                  # (names left, name, st) per level above
+    names = iter(os.listdir(cur))
+    try:
+        while True:
+            name = next(names, None)
+            if name is None:
+                if not stack:
+                    return
+                parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=cur)
+                os.close(cur)
+                cur = parent
+                names, name, st = stack.pop()
+                yield "leave", cur, name, st
+                continue
+            st = os.stat(name, dir_fd=cur, follow_symlinks=False)
+            if not keep(len(stack), name, st):
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                yield "entry", cur, name, st
+                continue
+            yield "enter", cur, name, st
+            child = _opendir(name, cur)
+            os.close(cur)
+            cur = child
+            stack.append((names, name, st))
+            names = iter(os.listdir(cur))
+    finally:
+        os.close(cur)
+
+
+class Budget:
+    """What a saved directory may hold (the tmpfs's own numbers): `size` bytes,
+    each file and symlink counted by its apparent size rounded up to pages (a
+    sparse file counts in full), and `entries` names. Every name counts, so a
+    file with 100 hard links counts 100 times: the host gets 100 copies."""
+
+    PAGE = resource.getpagesize()
+
+    def __init__(self, size, entries):
+        self.size, self.entries = size, entries
+
+    def take(self, st):
+        self.entries -= 1
+        if not stat.S_ISDIR(st.st_mode):
+            self.size -= -(-st.st_size // self.PAGE) * self.PAGE
+        if self.entries < 0:
+            raise CopyStopped("more than the limit of files and directories")
+        if self.size < 0:
+            raise CopyStopped("more than the limit of bytes in files")
+
+
+def _copy_file(name, src_fd, dst_fd, st, uid):
+    """Copy one regular file, holes kept as holes; never leaves a partial file."""
+    s = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
+    try:
+        d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                    dir_fd=dst_fd)
         try:
-            st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
-            if skip_foreign and st.st_uid != uid:
-                continue                    # our own mount points, nothing of the owner's
-            mode = stat.S_IMODE(st.st_mode) & 0o777
-            if stat.S_ISDIR(st.st_mode):
-                os.mkdir(name, 0o700, dir_fd=dst_fd)
-                s, d = _opendir(name, src_fd), _opendir(name, dst_fd)
+            os.fchown(d, uid, uid)              # the owner's from the start, never root's
+            offset = 0
+            while offset < st.st_size:
                 try:
-                    copy_tree(s, d, uid, depth + 1)
-                    os.fchown(d, uid, uid)
-                    os.fchmod(d, mode)
-                finally:
-                    os.close(s)
-                    os.close(d)
+                    start = os.lseek(s, offset, os.SEEK_DATA)
+                except OSError as e:
+                    if e.errno == errno.ENXIO:  # only a hole is left
+                        break
+                    raise
+                end = os.lseek(s, start, os.SEEK_HOLE)
+                os.lseek(d, start, os.SEEK_SET)
+                while start < end:
+                    sent = os.sendfile(d, s, start, end - start)
+                    if not sent:
+                        break
+                    start += sent
+                offset = end
+            os.ftruncate(d, st.st_size)         # a trailing hole, or a file cut short
+            os.fchmod(d, stat.S_IMODE(st.st_mode) & 0o777)
+            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+        except BaseException:
+            os.close(d)
+            os.unlink(name, dir_fd=dst_fd)
+            raise
+        os.close(d)
+    finally:
+        os.close(s)
+
+
+def copy_tree(src_fd, dst_fd, uid, budget=None, reserved=(), only_uid=False):
+    """Copy regular files, directories and symlinks from src into dst, never
+    following a link, making everything the owner's (`uid`). What is on
+    another filesystem (a mount point) is left out, and with `only_uid` what
+    is not the owner's (in the tmpfs: the directories we made). -> the number of entries not copied: other kinds
+    (fifos...) and the top-level names in `reserved` (dst has them). Raises
+    CopyStopped if it cannot copy everything (the budget, a full disk); what
+    it did copy is then whole files only."""
+    top = os.fstat(src_fd)
+    dst = os.dup(dst_fd)
+    skipped = 0
+
+    def keep(depth, name, st):
+        nonlocal skipped
+        if st.st_dev != top.st_dev or (only_uid and st.st_uid != uid):
+            return False
+        if depth == 0 and name in reserved:
+            skipped += 1
+            return False
+        return True
+
+    try:
+        for event, fd, name, st in walk_tree(src_fd, keep):
+            if budget is not None and event != "leave":
+                budget.take(st)
+            if event == "enter":
+                os.mkdir(name, 0o700, dir_fd=dst)
+                child = _opendir(name, dst)
+                os.close(dst)
+                dst = child
+                os.fchown(dst, uid, uid)
+            elif event == "leave":
+                os.fchmod(dst, stat.S_IMODE(st.st_mode) & 0o777)
+                parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dst)
+                os.close(dst)
+                dst = parent
             elif stat.S_ISREG(st.st_mode):
-                s = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
-                try:
-                    d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                                0o600, dir_fd=dst_fd)
-                    try:
-                        while os.sendfile(d, s, None, 1 << 20):
-                            pass
-                        os.fchown(d, uid, uid)
-                        os.fchmod(d, mode)
-                        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
-                    finally:
-                        os.close(d)
-                finally:
-                    os.close(s)
+                _copy_file(name, fd, dst, st, uid)
             elif stat.S_ISLNK(st.st_mode):
-                os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
-                os.chown(name, uid, uid, dir_fd=dst_fd, follow_symlinks=False)
-        except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                return
-            # anything odd the profile left behind (unreadable, vanished) is skipped
+                os.symlink(os.readlink(name, dir_fd=fd), name, dir_fd=dst)
+                os.chown(name, uid, uid, dir_fd=dst, follow_symlinks=False)
+            else:
+                skipped += 1
+    except OSError as e:
+        raise CopyStopped(e.strerror or str(e)) from e
+    finally:
+        os.close(dst)
+    return skipped
 
 
-def clear_tree(dir_fd, depth=0):
+def clear_tree(dir_fd):
     """Remove everything inside dir_fd, never following a link."""
-    for entry in os.scandir(dir_fd):
-        name = entry.name
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode) and depth < MAX_DEPTH:
-            sub = _opendir(name, dir_fd)
-            try:
-                clear_tree(sub, depth + 1)
-            finally:
-                os.close(sub)
-            os.rmdir(name, dir_fd=dir_fd)
-        else:
-            os.unlink(name, dir_fd=dir_fd)
+    for event, fd, name, _ in walk_tree(dir_fd):
+        if event == "entry":
+            os.unlink(name, dir_fd=fd)
+        elif event == "leave":
+            os.rmdir(name, dir_fd=fd)
+
+
+def remove_dir(name, parent_fd):
+    """Remove the directory `name` (in parent_fd) and its contents, if it exists."""
+    try:
+        fd = _opendir(name, parent_fd)
+    except FileNotFoundError:
+        return
+    try:
+        clear_tree(fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)
 
 
 def build_filter():
@@ -162,7 +282,7 @@ def build_filter():
     filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for name in DENIED_SYSCALLS:
         if name in getattr(PAYLOAD, "SECCOMP_UNDENIED", ()):
-            continue
+            continue                            # the payload's own rule follows
         try:
             filt.add_rule(seccomp.ERRNO(errno.EPERM), name)
         except Exception:  # noqa: BLE001, S110 - a name this libseccomp lacks: nothing to deny
@@ -173,66 +293,100 @@ def build_filter():
 
 
 class Api:
-    """The profile's `api` object: `api.call(name, **kwargs)` over the channel."""
+    """The profile's `api` object: `api.call(name, **kwargs)` over the channel.
+
+    zoobar.wire's format in the standard library alone (nothing of the
+    application is importable here): `request` and `result` give and take the
+    same bytes as wire.request and wire.result(wire.decode(...)); a test checks it."""
+
+    MAX_LINE = 1 << 20              # wire.MAX_LINE
 
     class Error(Exception):
-        pass
+        def __init__(self, message, kind="BadRequest"):
+            super().__init__(message)
+            self.kind = kind
 
     def __init__(self, fd):
         import socket
         self._file = socket.socket(fileno=fd).makefile("rwb")
 
-    def call(self, name, **kwargs):
-        self._file.write(json.dumps([name, kwargs]).encode() + b"\n")
-        self._file.flush()
-        line = self._file.readline()
-        if not line:
+    @staticmethod
+    def request(name, kwargs):
+        try:
+            line = json.dumps([name, kwargs], allow_nan=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError, RecursionError) as e:
+            raise Api.Error(f"not JSON: {e}", "InternalError") from None
+        if len(line) + 1 > Api.MAX_LINE:
+            raise Api.Error(f"line over {Api.MAX_LINE} bytes", "TooLarge")
+        return line + b"\n"
+
+    @staticmethod
+    def result(line):
+        if not line.endswith(b"\n"):
             raise Api.Error("the profile API is gone")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise Api.Error(reply["error"].get("message", "error"))
-        return reply["ok"]
+        try:
+            reply = json.loads(line)
+        except (ValueError, RecursionError):
+            raise Api.Error("a reply that is not JSON") from None
+        if isinstance(reply, dict) and "ok" in reply:
+            return reply["ok"]
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if isinstance(error, dict):
+            raise Api.Error(str(error.get("message")), str(error.get("type")))
+        raise Api.Error("malformed reply")
+
+    def call(self, name, **kwargs):
+        self._file.write(self.request(name, kwargs))
+        self._file.flush()
+        return self.result(self._file.readline(self.MAX_LINE + 1))
 
 
-def run_profile(cfg, filt):
-    """In the forked child: confine this process, then run the code. Never returns."""
-    if not JAIL:
-        os._exit(PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]))
-    try:
-        uid = cfg["uid"]
-        # Only the output (1, 2) and the API channel (3) stay open.
-        os.dup2(cfg["api_fd"], API_FD)
-        os.closerange(API_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-        os.close(0)
-        sys.stdin = None
-        os.chdir(cfg["dir"])
-        os.chroot(".")
-        os.chdir("/")
-        lim = cfg["limits"]
-        for which, value in ((resource.RLIMIT_CPU, (lim["cpu"], lim["cpu"] + 1)),
-                             (resource.RLIMIT_AS, (lim["memory"],) * 2),
-                             (resource.RLIMIT_FSIZE, (lim["file_size"],) * 2),
-                             (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
-                             (resource.RLIMIT_NPROC, (getattr(PAYLOAD, "NPROC", 0),) * 2),
-                             (resource.RLIMIT_CORE, (0, 0))):
-            resource.setrlimit(which, value)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-        api = Api(API_FD)
-        sys.path[:] = cfg["sys_path"]
-        sys.path_importer_cache.clear()
-        sys.argv = ["profile"]
-        if filt is not None:
-            filt.load()
-    except BaseException as e:  # noqa: BLE001 - any failure here means: do not run the code
-        os.write(2, f"sandbox setup failed: {e}\n".encode())
-        os._exit(70)
-    if PAYLOAD is not None:
-        os._exit(PAYLOAD.run(cfg, "/", API_FD))
-    code = cfg["code"]
+def confine(cfg, filt):
+    """In the run's child: keep only the output (1, 2) and the API channel (3),
+    chroot into the owner's directory, set the limits, become the owner, set
+    no_new_privs and load the seccomp filter. What runs afterwards (the
+    payload: today Python code, see run_python) has no way back."""
+    uid = cfg["uid"]
+    os.dup2(cfg["api_fd"], API_FD)
+    os.closerange(API_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.close(0)
+    sys.stdin = None
+    os.chdir(cfg["dir"])
+    os.chroot(".")
+    os.chdir("/")
+    lim = cfg["limits"]
+    for which, value in ((resource.RLIMIT_CPU, (lim["cpu"], lim["cpu"] + 1)),
+                         (resource.RLIMIT_AS, (lim["memory"],) * 2),
+                         (resource.RLIMIT_FSIZE, (lim["file_size"],) * 2),
+                         (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
+                         (resource.RLIMIT_NPROC, (getattr(PAYLOAD, "NPROC", 0),) * 2),
+                         (resource.RLIMIT_CORE, (0, 0))):
+        resource.setrlimit(which, value)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    sys.path[:] = cfg["sys_path"]
+    sys.path_importer_cache.clear()
+    sys.argv = ["profile"]
+    if filt is not None:
+        filt.load()
+
+
+def api_module(client):
+    """The profile API as a module: the global `api` (2022's profiles) and what
+    `import api` finds (2023+), one object."""
+    import types
+    module = types.ModuleType("api", "The profile API: api.call(name, **kwargs).")
+    module.call = client.call
+    module.Error = Api.Error
+    sys.modules["api"] = module
+    return module
+
+
+def run_python(code, api):
+    """Run the profile's code (already confined). -> its exit status."""
     try:
         exec(compile(code, "profile", "exec"), {"__name__": "__main__", "api": api})  # noqa: S102
         status = 0
@@ -247,7 +401,22 @@ def run_profile(cfg, filt):
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001
         status = status or 1
-    os._exit(status & 0xFF)
+    return status
+
+
+def run_profile(cfg, filt):
+    """In the forked child: confine this process, then run the code. Never returns."""
+    if not JAIL:                                # the wasm backend: wasmtime is the boundary
+        os._exit(PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]) & 0xFF)
+    try:
+        confine(cfg, filt)
+        api = api_module(Api(API_FD)) if PAYLOAD is None else None
+    except BaseException as e:  # noqa: BLE001 - any failure here means: do not run the code
+        os.write(2, f"sandbox setup failed: {e}\n".encode())
+        os._exit(70)
+    if PAYLOAD is not None:
+        os._exit(PAYLOAD.run(cfg, "/", API_FD) & 0xFF)
+    os._exit(run_python(cfg["code"], api) & 0xFF)
 
 
 def wait_with_deadline(pid, seconds):
@@ -284,6 +453,57 @@ def read_all(fd):
     return b"".join(chunks)
 
 
+def load_files(real, work, uid, reserved):
+    """Copy the owner's saved files into the run's tmpfs. -> notes for the owner
+    (empty if all of it arrived) and whether the run's files may be saved."""
+    try:
+        skipped = copy_tree(real, work, uid, reserved=reserved)
+    except CopyStopped as e:
+        # Saving this run would lose what did not fit: the saved files stay as they are.
+        return [f"not all of your saved files could be loaded ({e}): what this run"
+                " writes will not be saved"], False
+    if skipped:
+        return [f"{skipped} saved entries were not loaded (not a regular file, directory or"
+                f" symlink, or a name the sandbox uses: {', '.join(sorted(reserved))})"], True
+    return [], True
+
+
+def save_files(parent, name, owner_dir, work, uid, lim, reserved):
+    """Replace the owner's saved files (`name` in the directory `parent`) by the
+    run's tmpfs `work`, all or nothing: copy into `<name>.new`, then swap the two
+    in one rename. Over the quota (Budget), nothing changes. -> notes. The
+    files from before stay in `<name>.new`, for the caller to remove once the
+    service has its answer (removing directories costs milliseconds)."""
+    staging = name + ".new"
+    try:
+        os.mkdir(staging, 0o700, dir_fd=parent)
+        fd = _opendir(staging, parent)
+        try:
+            os.fchown(fd, uid, uid)
+            skipped = copy_tree(work, fd, uid, Budget(lim["disk"], lim["inodes"]), reserved,
+                                only_uid=True)
+        finally:
+            os.close(fd)
+        # The tmpfs covers `name` in this mount namespace; a mount point cannot be renamed.
+        _check(_libc.umount2(owner_dir.encode(), MNT_DETACH), "umount")
+        _check(_libc.renameat2(parent, staging.encode(), parent, name.encode(), RENAME_EXCHANGE),
+               "rename")
+    except (CopyStopped, OSError) as e:
+        _remove_quietly(staging, parent)
+        return [f"your files were not saved ({e}): you keep the files from before this run"]
+    if skipped:
+        return [f"{skipped} entries were not saved (not a regular file, directory or symlink,"
+                f" or a name the sandbox uses: {', '.join(sorted(reserved))})"]
+    return []
+
+
+def _remove_quietly(name, parent):
+    try:
+        remove_dir(name, parent)
+    except OSError:
+        pass                                    # the owner's next run removes it
+
+
 def supervise(cfg_fd, api_fd, status_fd):
     """One run (in a fresh child of the zygote, stdout/stderr = the output pipe)."""
     cfg = json.loads(read_all(cfg_fd))
@@ -293,12 +513,18 @@ def supervise(cfg_fd, api_fd, status_fd):
     uid, owner_dir, lim = cfg["uid"], cfg["dir"], cfg["limits"]
     stdlib = sysconfig.get_path("stdlib")
     cfg["sys_path"] = [stdlib, os.path.join(stdlib, "lib-dynload")]
+    parent_dir, name = os.path.split(owner_dir.rstrip("/"))
+    parent = _opendir(parent_dir, None)
+    remove_dir(name + ".new", parent)           # left by a run killed while saving
 
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    real = _opendir(owner_dir, None)
+    real = _opendir(name, parent)
+    # Inodes: the owner's `inodes`, plus the tmpfs's root and the directories
+    # up to the standard library's mount point, which are ours.
     _mount("tmpfs", owner_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-           f"size={lim['disk']},nr_inodes={lim['inodes']},mode=0700,uid={uid},gid={uid}")
+           f"size={lim['disk']},nr_inodes={lim['inodes'] + 1 + stdlib.count('/')},"
+           f"mode=0700,uid={uid},gid={uid}")
     work = _opendir(owner_dir, None)
     # The standard library, read-only, at its usual path inside the chroot. Made
     # in the empty tmpfs *before* the owner's files arrive, so that nothing of
@@ -307,28 +533,52 @@ def supervise(cfg_fd, api_fd, status_fd):
     os.makedirs(inside, 0o755)
     _mount(stdlib, inside, None, MS_BIND | MS_REC)
     _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
-    copy_tree(real, work, uid)                  # what already exists (usr) is skipped
+    reserved = {stdlib.split("/")[1]}           # usr: the sandbox's, in the owner's /
+    notes, savable = load_files(real, work, uid, reserved)
+    os.close(real)
+    try:
+        os.mkdir(DATA_DIR, 0o700, dir_fd=work)
+        os.chown(DATA_DIR, uid, uid, dir_fd=work, follow_symlinks=False)
+    except OSError:
+        pass                                    # the owner's own `data` (or a full tmpfs)
+    for note in notes:
+        write_note(1, note)
 
     filt = build_filter() if cfg.get("seccomp", True) else None
     pid = os.fork()
     if pid == 0:
-        os.close(real)
+        os.close(parent)
         os.close(work)
         os.close(status_fd)
         run_profile(cfg, filt)
-    # The supervisor keeps no copy of the profile's output or API channel, so
-    # the service sees end-of-output exactly when the profile is gone.
+    # The supervisor keeps no copy of the API channel, and one of the output
+    # (for its notes on saving) that it closes when done, so the service sees
+    # end-of-output once the profile is gone and the files are saved.
     os.close(cfg["api_fd"])
+    note_fd = os.dup(1)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     wstatus, timed_out = wait_with_deadline(pid, cfg["timeout"])
     result = verdict(wstatus, timed_out)
-    try:
-        clear_tree(real)
-        copy_tree(work, real, uid, skip_foreign=True)
-    except OSError as e:
-        result["detail"] = f"{result.get('detail', '')} (saving the directory failed: {e})".strip()
+    if savable:
+        saved = save_files(parent, name, owner_dir, work, uid, lim, reserved)
+        for note in saved:
+            write_note(note_fd, note)
+        notes += saved
+    os.close(note_fd)
+    if notes:
+        result["detail"] = "; ".join([result.get("detail", ""), *notes]).lstrip("; ")
     os.write(status_fd, json.dumps(result).encode() + b"\n")
+    os.close(status_fd)
+    _remove_quietly(name + ".new", parent)      # the files from before the run, if saved
+
+
+def write_note(fd, note):
+    """A line for the owner in the run's output, after what the profile printed."""
+    try:
+        os.write(fd, f"\n[sandbox: {note}]\n".encode())
+    except OSError:
+        pass                                    # the service stopped reading (output limit)
 
 
 def zygote(control_fd):

@@ -9,17 +9,45 @@ that no two names ever hold the same uid, and a name keeps its uid forever.
 
 Names are stored as bytes (UTF-8 with surrogates kept), so any string,
 including ``../x``, NUL or 1000 characters, is a key like any other.
+
+The range must belong to the sandbox alone: a map refuses to open on a host
+whose user or group database holds an id of the range (local mode runs on the
+host itself, where those ids are real host ids; docs/sandbox.md).
 """
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import os
+import pwd
 import sqlite3
 
 
 class UidRangeExhausted(RuntimeError):
     """Every uid of the reserved range has an owner."""
+
+
+class UidRangeInUse(RuntimeError):
+    """A user or group of this system has an id of the sandbox's range."""
+
+
+def range_users(first: int, last: int) -> list[str]:
+    """Users and groups of this system (NSS: /etc/passwd, /etc/group, ...) whose
+    id lies in [first, last]."""
+    found = [f"user {u.pw_name} (uid {u.pw_uid})" for u in pwd.getpwall()
+             if first <= u.pw_uid <= last]
+    found += [f"group {g.gr_name} (gid {g.gr_gid})" for g in grp.getgrall()
+              if first <= g.gr_gid <= last]
+    return found
+
+
+def check_range_unused(first: int, last: int) -> None:
+    if found := range_users(first, last):
+        raise UidRangeInUse(
+            f"the sandbox's ids {first}-{last} must not belong to anyone on this system, but "
+            f"{', '.join(found[:5])}{' ...' if len(found) > 5 else ''} do: a profile would run"
+            " as them. Move them or the sandbox's range (UID_FIRST/UID_LAST in runner.py)")
 
 
 def name_key(username: str) -> bytes:
@@ -32,6 +60,7 @@ class UidMap:
     def __init__(self, path: str, first: int, last: int):
         if not 0 < first <= last:
             raise ValueError(f"bad uid range {first}-{last}")
+        check_range_unused(first, last)
         self.path, self.first, self.last = path, first, last
         db = self._connect()
         try:

@@ -1,9 +1,13 @@
-/* libFuzzer target: request, response and CGI head parsers, body framing
- * and the chunked-body scanner, over arbitrary bytes. */
+/* libFuzzer target: request, response and CGI head parsers (line ends CRLF
+ * or bare LF), body framing and the chunked-body scanner, over arbitrary
+ * bytes; and the connection's incremental head reader (conn_check_head),
+ * fed the same bytes in pieces, which must agree with one parse of the
+ * whole. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "http.h"
 
 static struct http_head h;
@@ -22,6 +26,43 @@ static void check_spans(const uint8_t *data, size_t size)
     }
 }
 
+/* conn_check_head over the bytes arriving in pieces (cut where data says)
+ * must end where one parse of the whole (after the empty lines it drops)
+ * does: the same result, the same head length. */
+static void check_incremental(const uint8_t *data, size_t size)
+{
+    static struct http_head whole, inc;
+    struct conn c;
+    if (conn_init(&c, -1) < 0)
+        abort();
+    size_t skip = http_skip_empty_lines((const char *)data, size);
+    size_t rest = size - skip;
+    enum http_err want = http_parse_request((const char *)data + skip, rest, &whole);
+    if (want == HTTP_INCOMPLETE && rest >= HTTP_MAX_HEAD + 4)
+        want = HTTP_E_HEADERS_TOO_LARGE;
+    enum http_err got = HTTP_INCOMPLETE;
+    size_t fed = 0, step = size ? (size_t)data[size - 1] % 97 + 1 : 1;
+    while (fed < size && got == HTTP_INCOMPLETE) {
+        size_t n = size - fed < step ? size - fed : step;
+        if (n > c.cap - c.len)
+            n = c.cap - c.len;
+        memcpy(c.buf + c.len, data + fed, n);
+        c.len += n;
+        fed += n;
+        got = conn_check_head(&c, &inc);
+        if (c.len == c.cap && got == HTTP_INCOMPLETE)
+            break;
+    }
+    /* an early error may come from a prefix: then the whole is an error too */
+    if (got == HTTP_OK && (want != HTTP_OK || inc.len != whole.len))
+        abort();
+    if (got != HTTP_OK && got != HTTP_INCOMPLETE && want == HTTP_OK)
+        abort();
+    if (want == HTTP_OK && got == HTTP_INCOMPLETE)
+        abort(); /* all bytes fed (the whole fits the buffer: it parsed) */
+    conn_free(&c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* the parsers never need a NUL: give them an exactly-sized copy */
@@ -30,6 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct http_body b;
     if (http_parse_request(buf, size, &h) == HTTP_OK) {
         check_spans((const uint8_t *)buf, size);
+        /* the head ends at its first empty line, wherever a search starts */
+        if (http_head_end(buf, size, 0) != h.len || http_head_end(buf, size, h.len / 2) != h.len)
+            abort();
         http_request_body(&h, HTTP_DEFAULT_MAX_BODY, &b);
         http_keep_alive(&h);
         http_has_token(&h, "connection", "close");
@@ -67,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r2 > (long)(size - cut))
             abort();
     }
+    check_incremental(data, size);
     free(buf);
     return 0;
 }

@@ -1,6 +1,7 @@
 """What the grader talks to: the web site over HTTP, and the containers.
 
-``Browser`` is one logged-in user driving the course's URLs with requests.
+``Browser`` is one logged-in user driving the course's URLs (zoolab.site's
+client; its page parsers are re-exported here for the exercises).
 ``Runner`` runs a command in a container (``lxc-attach -n <c> --`` by default,
 any prefix with ``{container}`` in it; ``{cmd}`` marks where a remote shell
 gets the quoted command, e.g. ``ssh root@vm lxc-attach -n {container} -- {cmd}``),
@@ -9,13 +10,14 @@ or, in local mode, on this machine.
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 from dataclasses import dataclass
-from html import unescape
 
-import requests
+from zoolab.site import SiteClient, log_rows, page_text, zoobars_on_users_page
+
+__all__ = ["DEFAULT_RUNNER", "Browser", "CheckFailed", "Runner", "Skipped", "log_rows", "page_text",
+           "zoobars_on_users_page"]
 
 HTTP_TIMEOUT = 20.0
 DEFAULT_RUNNER = "lxc-attach -n {container} --"
@@ -29,87 +31,11 @@ class Skipped(Exception):
     """A check cannot be made in this mode; the message says why."""
 
 
-def page_text(html: str) -> str:
-    """The visible text of a page, whitespace collapsed (for 'Balance: 10 zoobars')."""
-    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
-    text = re.sub(r"<[^>]*>", " ", text)
-    return re.sub(r"\s+", " ", unescape(text)).strip()
-
-
-class Browser:
-    """One user's session on the site: the course's forms and pages."""
+class Browser(SiteClient):
+    """One user's session on the site (zoolab.site.SiteClient, the grader's timeout)."""
 
     def __init__(self, base_url: str, timeout: float = HTTP_TIMEOUT):
-        self.root = base_url.rstrip("/")
-        self.app = self.root + "/zoobar/index.cgi"
-        self.http = requests.Session()
-        self.timeout = timeout
-        self.username: str | None = None
-
-    def get(self, path: str, **params) -> requests.Response:
-        return self.http.get(self.app + path, params=params or None, timeout=self.timeout)
-
-    def post(self, path: str, data: dict) -> requests.Response:
-        return self.http.post(self.app + path, data=data, timeout=self.timeout)
-
-    def _login_form(self, username: str, password: str, button: dict) -> requests.Response:
-        resp = self.post("/login", {"login_username": username, "login_password": password,
-                                    "nexturl": "/zoobar/index.cgi/", **button})
-        self.username = username
-        return resp
-
-    def register(self, username: str, password: str) -> requests.Response:
-        return self._login_form(username, password, {"submit_registration": "Register"})
-
-    def login(self, username: str, password: str) -> requests.Response:
-        return self._login_form(username, password, {"submit_login": "Log in"})
-
-    def home(self) -> requests.Response:
-        return self.get("/")
-
-    def balance_on_home(self) -> int | None:
-        match = re.search(r"Balance: (-?\d+) zoobars", page_text(self.home().text))
-        return int(match.group(1)) if match else None
-
-    def logged_in_as(self, html: str) -> bool:
-        return f"Log out {self.username}" in page_text(html)
-
-    def transfer(self, recipient: str, zoobars: int | str) -> requests.Response:
-        return self.post("/transfer", {"recipient": recipient, "zoobars": str(zoobars),
-                                       "submission": "Send"})
-
-    def set_profile(self, text: str) -> requests.Response:
-        return self.post("/", {"profile_update": text, "profile_submit": "Save"})
-
-    def users(self, username: str) -> requests.Response:
-        return self.get("/users", user=username)
-
-    def echo(self, text: str) -> requests.Response:
-        return self.get("/echo", s=text)
-
-
-def zoobars_on_users_page(html: str) -> int | None:
-    """The <span id="zoobars" class="N"> marker the course's grader reads."""
-    for tag in re.findall(r"<span\b[^>]*>", html):
-        if re.search(r'\bid\s*=\s*["\']zoobars["\']', tag):
-            match = re.search(r'\bclass\s*=\s*["\'](-?\d+)["\']', tag)
-            if match:
-                return int(match.group(1))
-    return None
-
-
-def log_rows(html: str) -> list[list[str]]:
-    """Cells of each row of <table class="log">, as visible text."""
-    match = re.search(r'(?is)<table\b[^>]*class\s*=\s*["\'][^"\']*\blog\b[^"\']*["\'][^>]*>(.*?)</table>',
-                      html)
-    if not match:
-        return []
-    rows = []
-    for row in re.findall(r"(?is)<tr\b[^>]*>(.*?)</tr>", match.group(1)):
-        cells = [page_text(c) for c in re.findall(r"(?is)<t[dh]\b[^>]*>(.*?)</t[dh]>", row)]
-        if cells:
-            rows.append(cells)
-    return rows
+        super().__init__(base_url, timeout)
 
 
 @dataclass

@@ -1,8 +1,6 @@
-/* Sockets, deadlines and request heads: see net.h. */
+/* Sockets and deadlines: see sock.h. */
 #define _GNU_SOURCE
-#include "net.h"
-
-#include "conf.h"
+#include "sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,12 +9,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,33 +20,6 @@ int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long env_long(const char *name, long def, long min, long max)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return def;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || x < min || x > max) {
-        fprintf(stderr, "ignoring %s=%s (want %ld..%ld)\n", name, v, min, max);
-        return def;
-    }
-    return x;
-}
-
-void limits_from_env(struct limits *l)
-{
-    l->head_timeout_ms = (int)env_long("ZOOK_HEAD_TIMEOUT_MS", 10000, 10, 3600000);
-    l->idle_timeout_ms = (int)env_long("ZOOK_IDLE_TIMEOUT_MS", 30000, 10, 3600000);
-    l->io_timeout_ms = (int)env_long("ZOOK_IO_TIMEOUT_MS", 30000, 10, 3600000);
-    l->backend_timeout_ms = (int)env_long("ZOOK_BACKEND_TIMEOUT_MS", 30000, 10, 3600000);
-    l->connect_timeout_ms = (int)env_long("ZOOK_CONNECT_TIMEOUT_MS", 5000, 10, 3600000);
-    l->max_body = (uint64_t)env_long("ZOOK_MAX_BODY", HTTP_DEFAULT_MAX_BODY, 0,
-                                     (long)1 << 40);
-    l->max_conns = (int)env_long("ZOOK_MAX_CONNS", 1024, 1, 1000000);
 }
 
 int net_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
@@ -200,6 +167,22 @@ int net_drain(int fd, char *buf, size_t *len, size_t cap)
     return 2;
 }
 
+int net_discard(int fd, size_t *n, size_t max)
+{
+    static __thread char sink[16384];
+    while (*n < max) {
+        ssize_t r = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (r > 0) {
+            *n += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : 1;
+    }
+    return 1;
+}
+
 int net_write2(int fd, const void *a, size_t an, const void *b, size_t bn)
 {
     struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
@@ -240,137 +223,3 @@ void net_peer_ip(const struct sockaddr_storage *ss, char *out, size_t cap)
         snprintf(out, cap, "unknown");
 }
 
-int conn_init(struct conn *c, int fd)
-{
-    c->fd = fd;
-    c->cap = HTTP_MAX_HEAD + 16;
-    c->len = 0;
-    c->nreq = 0;
-    c->timeo_ms = 0;
-    c->scanned = 0;
-    c->checked_line = 0;
-    c->buf = malloc(c->cap);
-    return c->buf ? 0 : -1;
-}
-
-void conn_free(struct conn *c)
-{
-    free(c->buf);
-    c->buf = NULL;
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-}
-
-void conn_consume(struct conn *c, size_t n)
-{
-    if (n >= c->len) {
-        c->len = 0;
-        return;
-    }
-    memmove(c->buf, c->buf + n, c->len - n);
-    c->len -= n;
-}
-
-enum http_err conn_check_head(struct conn *c, struct http_head *h)
-{
-    if (c->len == 0)
-        return HTTP_INCOMPLETE;
-    size_t end = http_head_end(c->buf, c->len, c->scanned);
-    c->scanned = c->len;
-    int line_over = !c->checked_line && c->len >= HTTP_MAX_REQUEST_LINE + 2;
-    if (!end && !line_over && c->len < HTTP_MAX_HEAD + 4)
-        return HTTP_INCOMPLETE;
-    c->checked_line |= line_over;
-    enum http_err e = http_parse_request(c->buf, c->len, h);
-    if (e == HTTP_INCOMPLETE && c->len >= HTTP_MAX_HEAD + 4)
-        return HTTP_E_HEADERS_TOO_LARGE;
-    if (e != HTTP_INCOMPLETE) {
-        c->scanned = 0;
-        c->checked_line = 0;
-    }
-    return e;
-}
-
-enum http_err conn_read_head(struct conn *c, struct http_head *h, const struct limits *l)
-{
-    /* Waiting for the first byte of a request is the idle timeout (the
-     * head timeout for a new connection); from then the whole head must
-     * arrive within the head timeout. */
-    int64_t start = now_ms();
-    int64_t deadline = start + (c->nreq ? l->idle_timeout_ms : l->head_timeout_ms);
-    int started = c->len > 0;
-    if (started)
-        deadline = start + l->head_timeout_ms;
-    for (;;) {
-        enum http_err e = conn_check_head(c, h);
-        if (e != HTTP_INCOMPLETE)
-            return e;
-        if (c->len == c->cap)
-            return HTTP_E_HEADERS_TOO_LARGE;
-        ssize_t r = net_read(c->fd, c->buf + c->len, c->cap - c->len, deadline, &c->timeo_ms);
-        if (r == 0)
-            return HTTP_CLOSED;
-        if (r < 0)
-            return (errno == ETIMEDOUT && started) ? HTTP_E_TIMEOUT : HTTP_CLOSED;
-        if (!started) {
-            started = 1;
-            deadline = now_ms() + l->head_timeout_ms;
-        }
-        c->len += (size_t)r;
-    }
-}
-
-void conn_send_error(int fd, enum http_err e)
-{
-    char buf[512];
-    size_t n = http_error_response(buf, sizeof buf, http_err_status(e));
-    net_write_all(fd, buf, n, 0);
-}
-
-int spawn_detached(void *(*fn)(void *), void *arg)
-{
-    pthread_attr_t attr;
-    pthread_t t;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 512 * 1024);
-    int rc = pthread_create(&t, &attr, fn, arg);
-    pthread_attr_destroy(&attr);
-    return rc == 0 ? 0 : -1;
-}
-
-const struct conf_section *service_start(int argc, char **argv, struct conf *conf,
-                                         struct limits *l)
-{
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s <zook.conf> <section>\n", argv[0]);
-        exit(2);
-    }
-    signal(SIGPIPE, SIG_IGN);
-    /* two descriptors per client (client and service) and a few per CGI
-     * run: take the hard limit, not the 1024 of a login shell */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    limits_from_env(l);
-    conf_load(argv[1], conf);
-    return conf_need_section(conf, argv[2]);
-}
-
-int service_listen(const struct conf *conf, const struct conf_section *sec, const char *what)
-{
-    int port = conf_port(conf, conf_need(conf, sec, "port"));
-    const struct conf_entry *host = conf_get(sec, "host");
-    char err[256];
-    int lfd = net_listen(host ? host->value : NULL, port, err, sizeof err);
-    if (lfd < 0) {
-        fprintf(stderr, "%s: %s\n", what, err);
-        exit(1);
-    }
-    fprintf(stderr, "%s: [%s] listening on %s:%d\n", what, sec->name,
-            host ? host->value : "*", port);
-    return lfd;
-}

@@ -1,0 +1,65 @@
+"""Where things are on a deployed site, defined once for the Python side.
+
+Inside every container (group_vars/all/zoolab.yml, fixed by the course):
+``home`` (/home/student), ``app_dir``, ``zook_conf``, ``db_dir``, and the
+sandbox root ``home/sandbox``; runit's service directory of a container is
+``/run/zoolab/sv/<name>`` (roles/zoolab_service/files/zoolab-init makes it).
+On the host (group_vars/all/provision.yml ``zoolab_state_dir``): each
+container's bind-mounted directories ``<state>/ct/<name>/{home,etc,log}``.
+
+The Ansible side spells the same paths in its role defaults and scripts;
+tests/provision/test_layout.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+SV_ROOT = PurePosixPath("/run/zoolab/sv")
+
+
+@dataclass(frozen=True)
+class Layout:
+    home: PurePosixPath
+    app_dir: PurePosixPath
+    zook_conf: PurePosixPath
+    db_dir: PurePosixPath
+    state_dir: PurePosixPath
+
+    # -- inside a container --------------------------------------------------------
+    @property
+    def sandbox_root(self) -> PurePosixPath:
+        return self.home / "sandbox"
+
+    @staticmethod
+    def sv_dir(name: str) -> PurePosixPath:
+        """runit's directory of container ``name``'s service (``sv status`` it)."""
+        return SV_ROOT / name
+
+    # -- on the host -----------------------------------------------------------------
+    @property
+    def ct_root(self) -> PurePosixPath:
+        return self.state_dir / "ct"
+
+    def ct_dir(self, name: str) -> PurePosixPath:
+        return self.ct_root / name
+
+    def ct_home(self, name: str) -> PurePosixPath:
+        """The host directory mounted as ``home`` in container ``name``."""
+        return self.ct_dir(name) / "home"
+
+    def ct_log(self, name: str) -> PurePosixPath:
+        """The current log of container ``name``'s service (svlogd)."""
+        return self.ct_dir(name) / "log" / "current"
+
+
+def site_layout(overrides: dict | None = None) -> Layout:
+    """The layout group_vars (or ``overrides``) describe."""
+    from zoolab import group_vars
+
+    gv = group_vars.load(overrides)
+    return Layout(home=PurePosixPath(gv["zoolab_home"]), app_dir=PurePosixPath(gv["zoolab_app_dir"]),
+                  zook_conf=PurePosixPath(gv["zoolab_zookconf_path"]),
+                  db_dir=PurePosixPath(gv["zoolab_db_dir"]),
+                  state_dir=PurePosixPath(gv["zoolab_state_dir"]))
