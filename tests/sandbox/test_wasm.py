@@ -28,7 +28,7 @@ MARK = runtime.API_MARK.decode("latin-1")
 
 @pytest.fixture(scope="module", params=["wasm", "layered"])
 def wasm_sandbox(request, tmp_path_factory):
-    limits = WasmLimits(timeout=2.0, guest_memory=64 << 20)
+    limits = WasmLimits(timeout=4.0, guest_memory=64 << 20)
     if request.param == "layered":
         limits.memory, limits.open_files = 1 << 30, 64
     sb = make_sandbox(request.param, root=str(tmp_path_factory.mktemp(request.param)),
@@ -186,8 +186,8 @@ def test_memory_stops_at_the_store_limit_with_a_note(wasm_sandbox):
 def test_a_guest_cannot_outlive_the_wall_clock(wasm_sandbox, code):
     started = time.monotonic()
     r = run(wasm_sandbox, code)
-    assert (r.status, r.output) == ("timeout", "profile timed out (limit 2 s)")
-    assert time.monotonic() - started < 2.0 + 5.0
+    assert (r.status, r.output) == ("timeout", "profile timed out (limit 4 s)")
+    assert time.monotonic() - started < 4.0 + 6.0
     assert run(wasm_sandbox, "print('next')").output == "next\n"
 
 
@@ -232,8 +232,8 @@ def test_an_unfinished_api_request_or_stray_stderr_harms_nothing(wasm_sandbox):
 
 
 def test_the_host_relays_no_longer_request_line_than_the_service_reads():
-    from zoobar.sandbox import runner
-    assert runtime.API_LINE_MAX == runner.API_LINE_MAX
+    from zoobar import wire
+    assert runtime.API_LINE_MAX == wire.MAX_LINE
 
 
 def test_every_wasm_escape_outcome_names_an_attempt_of_the_suite():

@@ -108,6 +108,7 @@ WASM_OUTCOMES = {
                                  ("BLOCKED OSError [Errno 29]", "ok")] + SLOW_OR,
     "crash by unbounded recursion in C": [("RecursionError", "error")] + SLOW_OR,
     "segfault through ctypes": NO_CTYPES,
+    "share memory or queues beyond the run: SysV shm, msg, sem, POSIX mq": NO_CTYPES,
 }
 # Inside the jail as well: its rlimits answer first where they are lower.
 LAYERED_OUTCOMES = {

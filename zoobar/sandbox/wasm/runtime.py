@@ -49,7 +49,7 @@ ENGINE_SETTINGS = {"epoch_interruption": True, "memory_reservation": MEMORY_RESE
                    "memory_init_cow": False}
 
 # What starts an API request on the guest's stderr (see Guest), and the most
-# of one request line relayed (the service's bound, runner.API_LINE_MAX).
+# of one request line relayed (the service's bound, zoobar.wire.MAX_LINE).
 API_MARK = b"\x00zoobar-api\x00"
 API_LINE_MAX = 1 << 20
 
@@ -216,9 +216,10 @@ class Guest:
                 self._in_request = True
                 data = data[len(API_MARK):]
             line, nl, data = data.partition(b"\n")
-            room = API_LINE_MAX + 1 - self._request_size
-            if room > 0:                    # past that the service has stopped reading
-                _write(self.api_fd, (line + nl)[:room])
+            # Past the line limit the service only skips to the newline: relay
+            # enough for it to see the line is too long, then just the newline.
+            room = max(0, API_LINE_MAX + 1 - self._request_size)
+            _write(self.api_fd, line[:room] + nl)
             self._request_size += len(line)
             self._in_request = not nl
             if nl:
