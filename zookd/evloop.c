@@ -370,13 +370,12 @@ static void on_accept(struct ev_worker *w)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct ev_conn *cl = NULL;
-        int inited = 0, admitted = 0;
+        int inited = 0;
+        /* admission last: nothing can fail after it */
         if (!(cl = calloc(1, ops->size)) || conn_init(&cl->c, fd) < 0 ||
             !(cl->h = malloc(sizeof *cl->h)) ||
             (ops->init && (inited = 1) && ops->init(cl) < 0) ||
-            !(admitted = tab_admit(&cl->tab, &ss, fd) == 0)) {
-            if (admitted)
-                tab_leave(&cl->tab);
+            tab_admit(&cl->tab, &ss, fd) < 0) {
             refuse(fd);
             if (cl) {
                 if (inited && ops->fini)

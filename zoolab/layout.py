@@ -1,8 +1,8 @@
 """Where things are on a deployed site, defined once for the Python side.
 
 Inside every container (group_vars/all/zoolab.yml, fixed by the course):
-``home`` (/home/student), ``app_dir``, ``zook_conf``, ``db_dir``, and the
-sandbox root ``home/sandbox``; runit's service directory of a container is
+``home`` (/home/student, or the edition's root), ``app_dir``, ``zook_conf``,
+``db_dir`` and ``sandbox_root``; runit's service directory of a container is
 ``/run/zoolab/sv/<name>`` (roles/zoolab_service/files/zoolab-init makes it).
 On the host (group_vars/all/provision.yml ``zoolab_state_dir``): each
 container's bind-mounted directories ``<state>/ct/<name>/{home,etc,log}``.
@@ -25,13 +25,10 @@ class Layout:
     app_dir: PurePosixPath
     zook_conf: PurePosixPath
     db_dir: PurePosixPath
+    sandbox_root: PurePosixPath
     state_dir: PurePosixPath
 
     # -- inside a container --------------------------------------------------------
-    @property
-    def sandbox_root(self) -> PurePosixPath:
-        return self.home / "sandbox"
-
     @staticmethod
     def sv_dir(name: str) -> PurePosixPath:
         """runit's directory of container ``name``'s service (``sv status`` it)."""
@@ -62,4 +59,5 @@ def site_layout(overrides: dict | None = None) -> Layout:
     return Layout(home=PurePosixPath(gv["zoolab_home"]), app_dir=PurePosixPath(gv["zoolab_app_dir"]),
                   zook_conf=PurePosixPath(gv["zoolab_zookconf_path"]),
                   db_dir=PurePosixPath(gv["zoolab_db_dir"]),
+                  sandbox_root=PurePosixPath(gv["zoolab_sandbox_root"]),
                   state_dir=PurePosixPath(gv["zoolab_state_dir"]))

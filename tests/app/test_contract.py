@@ -31,7 +31,8 @@ def test_home_page_has_the_profile_form(local_stack):
 
 def test_transfer_moves_3_zoobars(local_stack, two_users):
     (a, web_a), (b, _) = two_users
-    send(web_a, local_stack, b, "3")
+    page = send(web_a, local_stack, b, "3")
+    assert "Sent 3 zoobars" in page.text and "Balance: 7 zoobars" in page.text  # the bank's answer
     assert zoobars_on_users_page(web_a, local_stack, a) == 7
     assert zoobars_on_users_page(web_a, local_stack, b) == 13
     assert "Balance: 7 zoobars" in web_a.get(local_stack.url(), timeout=30).text

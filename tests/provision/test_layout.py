@@ -12,19 +12,20 @@ from zoolab import group_vars
 from zoolab.layout import SV_ROOT, site_layout
 
 
-def role_defaults(role: str) -> dict:
+def role_default(role: str, name: str):
+    """A role default resolved against group_vars (only what it uses)."""
     raw = yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
-    return group_vars.load(overrides=raw)
+    return group_vars.load(overrides=raw, names=[name])[name]
 
 
 def test_the_roles_put_container_directories_where_the_layout_says():
     layout = site_layout()
-    assert role_defaults("zoolab_service")["zoolab_service_ct_dir"] == str(layout.ct_root)
-    assert role_defaults("zoobar_app")["zoobar_app_ct_dir"] == str(layout.ct_root)
+    assert role_default("zoolab_service", "zoolab_service_ct_dir") == str(layout.ct_root)
+    assert role_default("zoobar_app", "zoobar_app_ct_dir") == str(layout.ct_root)
 
 
 def test_services_get_the_layouts_sandbox_root_and_zook_conf():
-    env = role_defaults("zoolab_service")["zoolab_service_env"]
+    env = role_default("zoolab_service", "zoolab_service_env")
     layout = site_layout()
     assert env["ZOOBAR_SANDBOX_ROOT"] == str(layout.sandbox_root)
     assert env["ZOOK_CONF"] == str(layout.zook_conf)

@@ -490,7 +490,8 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
                "rename")
     except (CopyStopped, OSError) as e:
         _remove_quietly(staging, parent)
-        return [f"your files were not saved ({e}): you keep the files from before this run"]
+        why = e.strerror if isinstance(e, OSError) else e     # never a host path
+        return [f"your files were not saved ({why}): you keep the files from before this run"]
     if skipped:
         return [f"{skipped} entries were not saved (not a regular file, directory or symlink,"
                 f" or a name the sandbox uses: {', '.join(sorted(reserved))})"]
