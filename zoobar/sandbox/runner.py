@@ -237,7 +237,8 @@ class Zygote:
     Started on first use and again if it has died; requests go one at a time
     over a SOCK_SEQPACKET socketpair (a run's descriptors in, a pid out)."""
 
-    def __init__(self):
+    def __init__(self, program: Path = LAUNCHER, args: tuple[str, ...] = ()):
+        self.program, self.args = program, args     # `program CONTROL_FD *args`
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
@@ -247,7 +248,7 @@ class Zygote:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", str(LAUNCHER), str(theirs.fileno())],
+                [sys.executable, "-I", str(self.program), str(theirs.fileno()), *self.args],
                 stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), close_fds=True,
                 start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         finally:
