@@ -13,6 +13,16 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # starts (the bench/ scripts, python -m zoolab.x); no code edits sys.path.
 export PYTHONPATH := $(CURDIR)
 
+# The course edition and the profile sandbox's backend `make up` deploys:
+#   make up EDITION=2022|2023|2024|2026 SANDBOX=kernel|wasm|layered
+# Unset: what this host runs already (its record, /var/lib/zoolab/site.json),
+# else group_vars/all/editions.yml's defaults. `make check`, `make down` and
+# `make status` act on the deployed edition unless EDITION= says otherwise.
+EDITION ?=
+SANDBOX ?=
+EDITION_ARGS := $(if $(EDITION),--edition $(EDITION))
+SITE_ARGS    := $(EDITION_ARGS) $(if $(SANDBOX),--sandbox $(SANDBOX))
+
 # Each mk/*.mk appends the targets `make test` runs, in file-name order.
 TEST_TARGETS :=
 

@@ -5,7 +5,7 @@
 """
 import sys
 
-from zookld import wrapper
+from zoolab.playbooks import wrapper
 
 if __name__ == "__main__":
     sys.exit(wrapper("clean.yml", __doc__))

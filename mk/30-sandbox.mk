@@ -11,3 +11,9 @@ bench-profile: zookd
 	$(PYTHON) bench/profile
 
 TEST_TARGETS += test-sandbox
+
+# Hostile neighbour: bystanders' p50/p99 while one account floods slow views and
+# registrations, vs the same bystanders on a quiet site (ratios in one run).
+.PHONY: bench-hostile
+bench-hostile: zookd
+	$(PYTHON) bench/hostile

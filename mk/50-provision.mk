@@ -1,7 +1,7 @@
 # Provisioning (issue 5): the site in unprivileged LXC containers on this
 # machine, by Ansible (playbooks/, roles/). The course's command names do the
 # same: ./zookld.py [service], ./zookstop.py, ./zookps.py, ./zookclean.py [service].
-#   make up                 bootstrap, then playbooks/site.yml under the host lock
+#   make up [EDITION=y] [SANDBOX=b]  bootstrap, then playbooks/site.yml under the host lock
 #   make down / status      stop the containers / a table of them
 #   make logs [SERVICE=x]   the services' logs, each line prefixed by its container
 #   make clean              remove the containers, base image, bridges, rules
@@ -14,14 +14,14 @@ PROVISION_LINT_PATHS := inventory playbooks roles group_vars
 
 .PHONY: up down status logs clean lint-ansible test-provision
 up: bootstrap
-	$(PYTHON) zookld.py
+	$(PYTHON) zookld.py $(SITE_ARGS)
 	@echo "zoolab: http://localhost:8888/zoobar/index.cgi/ (from elsewhere: http://$$(hostname -I | cut -d' ' -f1):8888/zoobar/index.cgi/)"
 
 down:
-	$(PYTHON) zookstop.py
+	$(PYTHON) zookstop.py $(EDITION_ARGS)
 
 status:
-	$(PYTHON) zookps.py
+	$(PYTHON) zookps.py $(EDITION_ARGS)
 
 logs:
 	@set -e; for log in $(ZOOLAB_CT_DIR)/$(or $(SERVICE),*)/log/current; do \

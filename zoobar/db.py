@@ -12,10 +12,11 @@ opened through a ``Database``:
 Files and directories are created on first use and again whenever they have
 been removed while the service runs (the course's grader deletes ``db/``
 between runs): before each transaction the module checks that the file it has
-open is still the one on disk, and reopens it if not. Connections use WAL
-mode and a busy timeout; every transaction starts with ``BEGIN IMMEDIATE`` so
-that read-modify-write sequences (a transfer) are serialised across threads
-and processes.
+open is still the one on disk, and reopens it if not. Connections use a
+rollback journal (``JOURNAL_MODE``: committed rows are always in the main
+file, never waiting in a WAL) and a busy timeout; every transaction starts
+with ``BEGIN IMMEDIATE`` so that read-modify-write sequences (a transfer) are
+serialised across threads and processes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 DEFAULT_DIR = "/home/student/zoobar/db"
 BUSY_TIMEOUT_MS = 30000
+# A rollback journal, not WAL: a commit writes its rows into <name>.db itself,
+# so a copy of that one file has every committed row (the 2026 grader copies
+# only it). Every transaction is BEGIN IMMEDIATE anyway, so WAL's concurrent
+# readers bought nothing; what it costs is an fsync or two per commit
+# (bench/journal, docs/app.md). TRUNCATE: no file created and deleted per commit.
+JOURNAL_MODE = "TRUNCATE"
+SYNCHRONOUS = "NORMAL"
 
 
 def db_dir() -> Path:
@@ -45,9 +53,9 @@ def _configure(engine: Engine) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA journal_mode={JOURNAL_MODE}")   # leaves WAL: checkpoints first
+        cur.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -21,7 +21,10 @@ import hmac
 import os
 import secrets
 import string
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 SCHEME = "pbkdf2_sha256"
@@ -79,7 +82,8 @@ class Stored:
     real_index: int
 
 
-def hash_sweetwords(password: str, k: int | None = None, rounds: int | None = None) -> Stored:
+def hash_sweetwords(password: str, k: int | None = None, rounds: int | None = None,
+                    workers: int | None = None) -> Stored:
     """Hash the password together with k-1 honeywords; positions are shuffled."""
     encode(password)
     k = k or honeyword_count()
@@ -87,17 +91,50 @@ def hash_sweetwords(password: str, k: int | None = None, rounds: int | None = No
     order = list(range(k))
     secrets.SystemRandom().shuffle(order)
     sweet = [words[i] for i in order]
-    return Stored(*hash_words(sweet, rounds), order.index(0))
+    return Stored(*hash_words(sweet, rounds, workers), order.index(0))
 
 
-def hash_words(words: list[str], rounds: int | None = None) -> tuple[str, str]:
-    """(stored hash string, salt hex) for these sweetwords, in this order."""
+def hash_words(words: list[str], rounds: int | None = None,
+               workers: int | None = None) -> tuple[str, str]:
+    """(stored hash string, salt hex) for these sweetwords, in this order, hashed by
+    ``workers`` threads (default: one per core; pbkdf2_hmac releases the GIL)."""
     rounds = rounds or iterations()
     salt = secrets.token_bytes(SALT_BYTES)
-    # pbkdf2_hmac releases the GIL: hash the sweetwords on every core.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         digests = list(pool.map(lambda w: _pbkdf2(w, salt, rounds).hex(), words))
     return f"{SCHEME}${rounds}${salt.hex()}${':'.join(digests)}", salt.hex()
+
+
+class Busy(Exception):
+    """Too much hashing work is already running or waiting."""
+
+
+class WorkLimit:
+    """At most ``running`` jobs at once and ``waiting`` more in line; past that,
+    ``Busy`` at once (a flood of registrations must not queue without end)."""
+
+    def __init__(self, running: int, waiting: int):
+        self.running, self.waiting = running, waiting
+        self._active = self._queued = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def slot(self, wait: bool = True) -> Iterator[None]:
+        with self._cond:
+            if self._active >= self.running and (not wait or self._queued >= self.waiting):
+                raise Busy(f"{self._active} running, {self._queued} waiting")
+            self._queued += 1
+            try:
+                self._cond.wait_for(lambda: self._active < self.running)
+            finally:
+                self._queued -= 1
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify()
 
 
 def is_legacy(stored: str) -> bool:

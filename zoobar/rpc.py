@@ -1,9 +1,10 @@
 """The RPC library every zoobar service and client uses (the only RPC code).
 
-Wire format: one JSON request per line, ``[method, {kwargs}]``, answered by one
-JSON line, ``{"ok": result}`` or ``{"error": {"type": ..., "message": ...}}``.
-A connection may carry many requests in turn. Lines over ``MAX_LINE`` bytes are
-refused and the connection closed (it cannot be resynchronised).
+Wire format: ``zoobar.wire`` (JSON lines): one request per line,
+``[method, {kwargs}]``, answered by one line, ``{"ok": result}`` or
+``{"error": {"type": ..., "message": ...}}``. A connection may carry many
+requests in turn; only a complete line (ending in its newline) is a request.
+An oversized line is refused and skipped.
 
 The server learns who is calling from the peer address: it looks the address up
 among the ``host`` values of zook.conf, so the caller is a section name (or None
@@ -27,7 +28,6 @@ identifies them the same way on loopback (local mode) and in containers:
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import select
 import socket
@@ -39,22 +39,13 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 
-from zoobar import zookconf
+from zoobar import wire, zookconf
+from zoobar.wire import (BAD_REQUEST, FORBIDDEN, INTERNAL, MAX_LINE,  # noqa: F401 - re-exported
+                         NO_SUCH_METHOD, REFUSED, TOO_LARGE, TYPE_ERROR)
 
-MAX_LINE = 1 << 20           # 1 MiB, request and reply alike
 CONNECT_TIMEOUT = 3.0        # seconds
 READ_TIMEOUT = 10.0          # seconds a client waits for a reply
 IDLE_TIMEOUT = 120.0         # seconds a server keeps a silent connection
-MAX_DISCARD = 64 << 20       # an oversized line longer than this ends the connection
-
-# Error types a reply can carry.
-BAD_REQUEST = "BadRequest"
-TOO_LARGE = "TooLarge"
-NO_SUCH_METHOD = "NoSuchMethod"
-TYPE_ERROR = "TypeError"
-FORBIDDEN = "Forbidden"
-REFUSED = "Refused"
-INTERNAL = "InternalError"
 
 
 class RpcError(Exception):
@@ -62,7 +53,7 @@ class RpcError(Exception):
 
 
 class RemoteError(RpcError):
-    """The service answered with an error (``type`` is one of the constants above)."""
+    """The service answered with an error (``type`` is one of ``zoobar.wire``'s names)."""
 
     def __init__(self, type: str, message: str):
         super().__init__(f"{type}: {message}")
@@ -106,14 +97,6 @@ class Service:
     """Base class of RPC services: subclasses set ``name`` and mark methods."""
 
     name = "service"
-
-    def rpc_methods(self) -> dict[str, _Method]:
-        table = {}
-        for attr in dir(type(self)):
-            func = getattr(type(self), attr, None)
-            if callable(func) and hasattr(func, "_rpc_callers"):
-                table[attr] = _Method(getattr(self, attr), func._rpc_callers)
-        return table
 
 
 def _type_name(tp) -> str:
@@ -167,8 +150,55 @@ class _Method:
                                 f"not {type(value).__name__}")
 
 
-def _error(kind: str, message: str) -> dict:
-    return {"error": {"type": kind, "message": message}}
+class Dispatcher:
+    """The one way into a Service: every call, whatever its channel (the TCP
+    server below, the sandbox's API channel for the profile API), is checked
+    here: the method must be marked, the caller's section must be among its
+    ``callers``, the arguments must fit its signature. The result is a reply
+    message (``zoobar.wire``); a method's failure is an error reply, never an
+    exception."""
+
+    def __init__(self, service: Service, section: str | None = None):
+        self.service = service
+        self.section = section or service.name
+        self.methods: dict[str, _Method] = {}
+        for attr in dir(type(service)):
+            func = getattr(type(service), attr, None)
+            if callable(func) and hasattr(func, "_rpc_callers"):
+                self.methods[attr] = _Method(getattr(service, attr), func._rpc_callers)
+
+    def dispatch_line(self, line: bytes, caller: str | None) -> dict:
+        """Answer one request line from ``caller``."""
+        try:
+            name, kwargs = wire.parse_request(line)
+        except wire.WireError as err:
+            return wire.error(err.kind, err.message)
+        return self.dispatch(name, kwargs, caller)
+
+    def dispatch(self, name: str, kwargs: dict, caller: str | None) -> dict:
+        """Check and run one call of ``name`` from ``caller``; its reply message."""
+        target = self.methods.get(name)
+        if target is None:
+            return wire.error(NO_SUCH_METHOD, f"{self.service.name} has no method {name!r}")
+        if caller not in target.callers:
+            who = caller or "an unknown address"
+            print(f"{self.service.name}: refused {name!r} to {who}", file=sys.stderr, flush=True)
+            return wire.error(FORBIDDEN, f"{name} may not be called by {who}")
+        try:
+            target.check_args(kwargs)
+        except TypeError as err:
+            return wire.error(TYPE_ERROR, f"{name}: {err}")
+        outer = getattr(_request, "caller", None)
+        _request.caller = caller
+        try:
+            return wire.ok(target.bound(**kwargs))
+        except Refused as err:
+            return wire.error(REFUSED, str(err))
+        except Exception as err:  # a bug in a method must not take the service down
+            traceback.print_exc(file=sys.stderr)
+            return wire.error(INTERNAL, f"{type(err).__name__}: {err}")
+        finally:
+            _request.caller = outer
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -180,43 +210,26 @@ class _Handler(socketserver.StreamRequestHandler):
         self.peer = self.server.conf.section_for_host(self.client_address[0])
 
     def handle(self) -> None:
-        while True:
-            try:
-                line = self.rfile.readline(MAX_LINE + 1)
-            except OSError:
-                return
-            if not line:
-                return
-            if len(line) > MAX_LINE:
-                self.reply(_error(TOO_LARGE, f"request line over {MAX_LINE} bytes"))
-                if not line.endswith(b"\n") and not self.skip_rest_of_line():
+        try:
+            while True:
+                try:
+                    line = wire.read_line(self.rfile)
+                except wire.LineTooLarge as err:
+                    if not self.reply(wire.error(err.kind, err.message)):
+                        return
+                    if not wire.skip_line(self.rfile, err):
+                        return
+                    continue
+                if line is None:        # end of input; a line cut short is no request
                     return
-                continue
-            if not self.reply(self.server.dispatch(line, self.peer)):
-                return
-
-    def skip_rest_of_line(self) -> bool:
-        """Discard the rest of an oversized line; False if the connection is done."""
-        for _ in range(MAX_DISCARD // 65536):
-            try:
-                chunk = self.rfile.readline(65536)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            if chunk.endswith(b"\n"):
-                return True
-        return False
+                if not self.reply(self.server.dispatcher.dispatch_line(line, self.peer)):
+                    return
+        except OSError:
+            return
 
     def reply(self, message: dict) -> bool:
         try:
-            data = json.dumps(message).encode()
-        except (TypeError, ValueError) as err:
-            data = json.dumps(_error(INTERNAL, f"result is not JSON: {err}")).encode()
-        if len(data) > MAX_LINE:
-            data = json.dumps(_error(INTERNAL, "reply too large")).encode()
-        try:
-            self.wfile.write(data + b"\n")
+            self.wfile.write(wire.reply_line(message))
             self.wfile.flush()
         except OSError:
             return False
@@ -232,46 +245,8 @@ class _Server(socketserver.ThreadingTCPServer):
         self.service = service
         self.conf = conf
         self.section = section
-        self.methods = service.rpc_methods()
+        self.dispatcher = Dispatcher(service, section)
         super().__init__(conf.address(section), _Handler)
-
-    def dispatch(self, line: bytes, peer: str | None) -> dict:
-        try:
-            request = json.loads(line)
-        except (UnicodeDecodeError, ValueError, RecursionError) as err:
-            return _error(BAD_REQUEST, f"request is not JSON: {err}")
-        if (not isinstance(request, list) or len(request) != 2
-                or not isinstance(request[0], str) or not isinstance(request[1], dict)):
-            return _error(BAD_REQUEST, "request must be [method, {kwargs}]")
-        name, kwargs = request
-        return _invoke(self.service, self.methods, self.section, name, kwargs, peer)
-
-
-def _invoke(service: Service, methods: dict[str, _Method], section: str, name: str,
-            kwargs: dict, peer: str | None) -> dict:
-    """Check and run one request from ``peer``; the reply as a message dict."""
-    target = methods.get(name)
-    if target is None:
-        return _error(NO_SUCH_METHOD, f"{service.name} has no method {name!r}")
-    if peer not in target.callers:
-        who = peer or "an unknown address"
-        print(f"{service.name}: refused {name!r} to {who}", file=sys.stderr, flush=True)
-        return _error(FORBIDDEN, f"{name} may not be called by {who}")
-    try:
-        target.check_args(kwargs)
-    except TypeError as err:
-        return _error(TYPE_ERROR, f"{name}: {err}")
-    outer = getattr(_request, "caller", None), getattr(_request, "serving", None)
-    _request.caller, _request.serving = peer, section
-    try:
-        return {"ok": target.bound(**kwargs)}
-    except Refused as err:
-        return _error(REFUSED, str(err))
-    except Exception as err:  # a bug in a method must not take the service down
-        traceback.print_exc(file=sys.stderr)
-        return _error(INTERNAL, f"{type(err).__name__}: {err}")
-    finally:
-        _request.caller, _request.serving = outer
 
 
 def make_server(service: Service, conf_path: str | None = None,
@@ -335,9 +310,10 @@ class Client:
 
     def call(self, _method: str, /, **kwargs):
         """Call ``_method`` with keyword arguments; return its result."""
-        line = json.dumps([_method, kwargs]).encode() + b"\n"
-        if len(line) > MAX_LINE:
-            raise RemoteError(TOO_LARGE, f"request line over {MAX_LINE} bytes")
+        try:
+            line = wire.request(_method, kwargs)
+        except wire.WireError as err:
+            raise RemoteError(err.kind, f"request not sent: {err.message}") from None
         # A request that may have reached the service is never sent again (a
         # transfer must not run twice): only a failed send on a kept connection
         # is retried, on a fresh one.
@@ -351,7 +327,7 @@ class Client:
                     continue
                 raise RpcUnavailable(f"{self.target}: {err}") from None
             try:
-                reply = rfile.readline(MAX_LINE + 1)
+                reply = wire.read_line(rfile)
             except TimeoutError:
                 self.close()
                 raise RpcUnavailable(f"{self.target} did not answer {_method} "
@@ -359,10 +335,13 @@ class Client:
             except OSError as err:
                 self.close()
                 raise RpcUnavailable(f"{self.target}: {err} during {_method}") from None
-            if not reply.endswith(b"\n"):
+            except wire.WireError as err:
+                self.close()
+                raise RemoteError(err.kind, f"{self.target}'s reply: {err.message}") from None
+            if reply is None:
                 self.close()
                 raise RpcUnavailable(f"{self.target} closed the connection during {_method}")
-            return _unpack(reply, self.target)
+            return unpack(reply, self.target)
         raise AssertionError("unreachable")
 
 
@@ -375,21 +354,14 @@ def _closed_by_peer(sock: socket.socket) -> bool:
     return bool(readable)
 
 
-def _unpack(reply: bytes, target: str):
+def unpack(reply: bytes | dict, target: str):
+    """The result of a reply (a line or a message); RemoteError for an error reply."""
     try:
-        message = json.loads(reply)
-    except ValueError:
-        raise RemoteError(BAD_REQUEST, f"{target} sent a reply that is not JSON") from None
-    return _result(message, target)
-
-
-def _result(message, target: str):
-    if isinstance(message, dict) and "ok" in message:
-        return message["ok"]
-    error = message.get("error") if isinstance(message, dict) else None
-    if isinstance(error, dict):
-        raise RemoteError(str(error.get("type")), str(error.get("message")))
-    raise RemoteError(BAD_REQUEST, f"{target} sent a malformed reply")
+        return wire.result(wire.decode(reply) if isinstance(reply, bytes) else reply)
+    except wire.ReplyError as err:
+        raise RemoteError(err.kind, err.message) from None
+    except wire.WireError as err:
+        raise RemoteError(err.kind, f"{target} sent a reply that is not JSON") from None
 
 
 _clients: dict[tuple, Client] = {}
@@ -397,12 +369,8 @@ _clients_lock = threading.Lock()
 
 
 def client(target: str, conf_path: str | None = None, section: str | None = None,
-           timeout: float = READ_TIMEOUT) -> Client | LocalClient:
-    """A (cached) client for ``target``; defaults from $ZOOK_CONF and $ZOOK_SECTION.
-
-    A target hosted in this process (``serve_in_process``) gets a ``LocalClient``."""
-    if target in _in_process:
-        return LocalClient(target, section)
+           timeout: float = READ_TIMEOUT) -> Client:
+    """A (cached) client for ``target``; defaults from $ZOOK_CONF and $ZOOK_SECTION."""
     conf_path = str(conf_path or zookconf.default_path())
     section = section if section is not None else os.environ.get("ZOOK_SECTION")
     key = (target, conf_path, section, timeout)
@@ -411,36 +379,3 @@ def client(target: str, conf_path: str | None = None, section: str | None = None
         if found is None:
             found = _clients[key] = Client(target, conf_path, section, timeout)
         return found
-
-
-# ---------------------------------------------------------------------------
-# In-process transport: the monolithic baseline (bench/dynamic) runs the same
-# services inside the front end's process, called directly instead of over TCP.
-
-_in_process: dict[str, tuple[Service, dict[str, _Method]]] = {}
-
-
-def serve_in_process(service: Service, section: str) -> None:
-    """Host ``service`` as ``section`` in this process: from now on ``client(section)``
-    calls its methods directly (no socket, no JSON), with the same caller and
-    argument checks and the same errors as over the wire."""
-    _in_process[section] = (service, service.rpc_methods())
-
-
-class LocalClient:
-    """A client for a service hosted in this process. The caller it presents is
-    the in-process service whose method is running on this thread (as that
-    service's own process would be), else its own section."""
-
-    def __init__(self, target: str, section: str | None = None):
-        self.target = target
-        self.section = section if section is not None else os.environ.get("ZOOK_SECTION")
-
-    def call(self, _method: str, /, **kwargs):
-        service, methods = _in_process[self.target]
-        peer = getattr(_request, "serving", None) or self.section
-        return _result(_invoke(service, methods, self.target, _method, kwargs, peer),
-                       self.target)
-
-    def close(self) -> None:
-        pass

@@ -13,6 +13,7 @@ returns the last one.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,27 +71,53 @@ class ZookConf:
         return None
 
 
+MAX_FILE = 1024 * 1024        # bytes, as zookd/conf.h's CONF_MAX_FILE
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")   # section and key names, as zookd/conf.c
+
+
+def _trim(text: str) -> str:
+    """Spaces and tabs around, and a CR before the line end (zookd/conf.c's trim)."""
+    return text.lstrip(" \t").rstrip(" \t\r")
+
+
+def _has_control(raw: str) -> bool:
+    """A control character other than a tab, or a CR anywhere but at the line's end."""
+    last = len(raw) - 1
+    return any(ch < " " and ch != "\t" and not (ch == "\r" and i == last) for i, ch in enumerate(raw))
+
+
 def parse(text: str, path: str = "<string>") -> ZookConf:
+    """Parse zook.conf text; accepts and rejects exactly what zookd's C reader
+    does (tests/zookd/test_conf_readers_agree.py), naming the same line."""
+    if len(text.encode("utf-8", "surrogateescape")) > MAX_FILE:
+        raise ConfError(f"{path}: file larger than 1 MiB")
     conf = ZookConf(path)
     current: dict[str, list[str]] | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        if _has_control(raw):
+            raise ConfError(f"{path}:{lineno}: control character in line")
+        line = _trim(raw)
         if not line or line.startswith("#"):
             continue
         if line.startswith("["):
-            if not line.endswith("]") or len(line) < 3:
+            if not line.endswith("]") or len(line) < 2:
                 raise ConfError(f"{path}:{lineno}: bad section header {raw!r}")
-            name = line[1:-1].strip()
+            name = _trim(line[1:-1])
+            if not NAME.fullmatch(name):
+                raise ConfError(f"{path}:{lineno}: section name must be 1-64 of [A-Za-z0-9_.-]")
             if name in conf.sections:
                 raise ConfError(f"{path}:{lineno}: section [{name}] appears twice")
             current = conf.sections[name] = {}
             continue
         key, sep, value = line.partition("=")
-        if not sep or not key.strip():
+        if not sep:
             raise ConfError(f"{path}:{lineno}: expected 'key = value', got {raw!r}")
+        key = _trim(key)
+        if not NAME.fullmatch(key):
+            raise ConfError(f"{path}:{lineno}: key must be 1-64 of [A-Za-z0-9_.-], got {raw!r}")
         if current is None:
-            raise ConfError(f"{path}:{lineno}: {key.strip()!r} outside any section")
-        current.setdefault(key.strip(), []).append(value.strip())
+            raise ConfError(f"{path}:{lineno}: {key!r} outside any section")
+        current.setdefault(key, []).append(_trim(value))
     return conf
 
 
@@ -101,7 +128,9 @@ def default_path() -> str:
 def load(path: str | os.PathLike | None = None) -> ZookConf:
     path = str(path or default_path())
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as err:
         raise ConfError(f"cannot read zook.conf {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfError(f"{path}: not UTF-8 (byte {err.start})") from None
     return parse(text, path)

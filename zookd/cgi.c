@@ -390,20 +390,6 @@ static const char *match_exec(const char *path, const char **path_info)
     return NULL;
 }
 
-/* conn_read_body's sink: the body is collected for the script's stdin. */
-struct collected {
-    char *p;
-    size_t n;
-};
-
-static enum http_err collect(void *arg, const char *p, size_t n)
-{
-    struct collected *b = arg;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    return HTTP_OK;
-}
-
 enum http_err cgi_serve(struct conn *c, const struct http_head *h, const char *path,
                         const char *peer, int keep)
 {
@@ -422,11 +408,11 @@ enum http_err cgi_serve(struct conn *c, const struct http_head *h, const char *p
         sv_free(&env);
         return HTTP_E_INTERNAL;
     }
-    struct collected body = {malloc(b.length ? (size_t)b.length : 1), 0};
+    struct body_buf body = {malloc(b.length ? (size_t)b.length : 1), 0};
     if (!body.p)
         e = HTTP_E_INTERNAL;
     else
-        e = conn_read_body(c, h->len, b.length, limits, collect, &body);
+        e = conn_read_body(c, h->len, b.length, limits, body_to_memory, &body);
     struct outbuf out = {0};
     if (e == HTTP_OK) {
         char file[sizeof rootdir + HTTP_MAX_REQUEST_LINE];

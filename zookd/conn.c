@@ -129,10 +129,17 @@ enum http_err conn_read_body(struct conn *c, size_t head_len, uint64_t length,
     return HTTP_OK;
 }
 
+enum http_err body_to_memory(void *arg, const char *p, size_t n)
+{
+    struct body_buf *b = arg;
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    return HTTP_OK;
+}
+
 void conn_send_error(struct conn *c, enum http_err e)
 {
     char buf[512];
     size_t n = http_error_response(buf, sizeof buf, http_err_status(e));
     net_write_all(c->fd, buf, n, 0);
-    c->answered_error = 1;
 }

@@ -17,7 +17,6 @@ struct conn {
     size_t scanned;   /* bytes of the current head already searched */
     int checked_line; /* the request line (or its limit) has been checked */
     int timeo_ms; /* current SO_RCVTIMEO */
-    int answered_error; /* an error page went out: linger before closing */
 };
 /* Allocate the buffer (HTTP_MAX_HEAD + slack). -1 on no memory. */
 int conn_init(struct conn *c, int fd);
@@ -34,7 +33,7 @@ enum http_err conn_read_head(struct conn *c, struct http_head *h, const struct l
 enum http_err conn_check_head(struct conn *c, struct http_head *h);
 /* Drop the first n bytes of the buffer (a finished request). */
 void conn_consume(struct conn *c, size_t n);
-/* Answer with an error page (Connection: close) and note that one went out. */
+/* Answer with an error page (Connection: close). */
 void conn_send_error(struct conn *c, enum http_err e);
 /* Take a request's head (head_len bytes) and its body of `length` bytes
  * off the connection: what the buffer holds, then reads, each within
@@ -45,5 +44,11 @@ void conn_send_error(struct conn *c, enum http_err e);
 typedef enum http_err (*body_sink)(void *arg, const char *p, size_t n);
 enum http_err conn_read_body(struct conn *c, size_t head_len, uint64_t length,
                              const struct limits *l, body_sink sink, void *arg);
+/* A sink into memory the caller allocated for the whole body (p), n so far. */
+struct body_buf {
+    char *p;
+    size_t n;
+};
+enum http_err body_to_memory(void *arg, const char *p, size_t n);
 
 #endif

@@ -73,6 +73,18 @@ static void on_linger(struct ev_conn *cl)
         ev_close(cl);
 }
 
+/* The last answer is out: shut down the write side and set the linger
+ * deadline (even after the client's EOF: there may be input not read yet).
+ * -1 if there is nothing to linger for. */
+static int linger_begin(struct ev_conn *cl)
+{
+    if (lim->linger_ms == 0 || shutdown(cl->c.fd, SHUT_WR) < 0)
+        return -1;
+    cl->lingered = 0;
+    cl->deadline = now_ms() + lim->linger_ms;
+    return 0;
+}
+
 /* worker, cl's descriptor registered: the answer is out; let the client
  * read it before the connection goes */
 static void linger(struct ev_conn *cl)
@@ -82,12 +94,10 @@ static void linger(struct ev_conn *cl)
         aux_bury(cl->w, cl->aux);
         cl->aux = NULL;
     }
-    if (cl->eof || lim->linger_ms == 0 || shutdown(cl->c.fd, SHUT_WR) < 0) {
+    if (linger_begin(cl) < 0) {
         ev_close(cl);
         return;
     }
-    cl->lingered = 0;
-    cl->deadline = now_ms() + lim->linger_ms;
     atomic_store(&cl->state, EV_LINGER);
     on_linger(cl);
 }
@@ -220,11 +230,10 @@ static void *resume_thread(void *arg)
         cl->started = 0;
         cl->idle_since = now_ms();
         cl->deadline = cl->idle_since + lim->idle_timeout_ms;
-    } else if (cl->c.answered_error && !cl->eof && lim->linger_ms > 0 &&
-               shutdown(cl->c.fd, SHUT_WR) == 0) {
-        /* the loop lingers: the client reads the error page, not a reset */
-        cl->lingered = 0;
-        cl->deadline = now_ms() + lim->linger_ms;
+    } else if (linger_begin(cl) == 0) {
+        /* the loop lingers: the client reads the last answer (an error page,
+         * or one that ends the connection), not a reset caused by input it
+         * sent that nobody read */
         state = EV_LINGER;
     } else {
         ev_close(cl);
@@ -283,7 +292,7 @@ void ev_reply(struct ev_conn *cl, const void *a, size_t an, const void *b, size_
         return;
     }
     if (!keep) {
-        ev_close(cl);
+        linger(cl);
         return;
     }
     cl->started = 0;
@@ -361,13 +370,12 @@ static void on_accept(struct ev_worker *w)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct ev_conn *cl = NULL;
-        int inited = 0, admitted = 0;
+        int inited = 0;
+        /* admission last: nothing can fail after it */
         if (!(cl = calloc(1, ops->size)) || conn_init(&cl->c, fd) < 0 ||
             !(cl->h = malloc(sizeof *cl->h)) ||
             (ops->init && (inited = 1) && ops->init(cl) < 0) ||
-            !(admitted = tab_admit(&cl->tab, &ss, fd) == 0)) {
-            if (admitted)
-                tab_leave(&cl->tab);
+            tab_admit(&cl->tab, &ss, fd) < 0) {
             refuse(fd);
             if (cl) {
                 if (inited && ops->fini)

@@ -7,9 +7,10 @@
  * hands the connection to a thread of its own (ev_handoff) that runs the
  * server's blocking code; when that thread is done the connection returns
  * to the loop. Head, idle and aux timeouts are enforced by the loop, and so
- * is the lingering close after an error answer: the write side is shut
- * down, then input is read and dropped (ZOOK_LINGER_MS, LINGER_MAX_BYTES)
- * so that the client reads the answer instead of a reset. The client's EOF
+ * is the lingering close after every answer that ends a connection (error
+ * pages included): the write side is shut down, then input is read and
+ * dropped (ZOOK_LINGER_MS, LINGER_MAX_BYTES) so that the client reads the
+ * answer instead of a reset. The client's EOF
  * ends a partial head at once. Connections take their place in the
  * connection table (conntab.h).
  */

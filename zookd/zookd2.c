@@ -24,11 +24,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,27 +186,89 @@ static enum http_err to_service(void *arg, const char *p, size_t n)
     return net_write_all(*(int *)arg, p, n, 0) < 0 ? HTTP_E_BAD_GATEWAY : HTTP_OK;
 }
 
-/* Read the service's response head into rb. */
-static enum http_err read_response_head(int bfd, char *rb, size_t cap, size_t *rlen,
-                                        struct http_head *rh, int64_t deadline)
+/* Pipes for splice(2), kept for reuse while empty. */
+#define PIPES_KEPT 64
+#define PIPE_BYTES (1024 * 1024)
+static pthread_mutex_t pipes_mu = PTHREAD_MUTEX_INITIALIZER;
+static int pipes[PIPES_KEPT][2];
+static int npipes;
+
+static int pipe_get(int p[2])
 {
-    size_t scanned = 0;
-    for (;;) {
-        if (*rlen) {
-            size_t end = http_head_end(rb, *rlen, scanned);
-            scanned = *rlen;
-            if (end || *rlen == cap) {
-                enum http_err e = http_parse_response(rb, *rlen, rh);
-                return e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e;
-            }
-        }
-        ssize_t r = net_read(bfd, rb + *rlen, cap - *rlen, deadline, NULL);
-        if (r < 0)
-            return errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
-        if (r == 0)
-            return HTTP_E_BAD_GATEWAY;
-        *rlen += (size_t)r;
+    pthread_mutex_lock(&pipes_mu);
+    int have = npipes > 0;
+    if (have) {
+        npipes--;
+        p[0] = pipes[npipes][0];
+        p[1] = pipes[npipes][1];
     }
+    pthread_mutex_unlock(&pipes_mu);
+    if (have)
+        return 0;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES); /* fewer, bigger moves; the default 64 KiB also works */
+    return 0;
+}
+
+/* Back to the pool if it is empty, else closed. */
+static void pipe_put(int p[2], int empty)
+{
+    pthread_mutex_lock(&pipes_mu);
+    if (empty && npipes < PIPES_KEPT) {
+        pipes[npipes][0] = p[0];
+        pipes[npipes][1] = p[1];
+        npipes++;
+        empty = -1;
+    }
+    pthread_mutex_unlock(&pipes_mu);
+    if (empty != -1) {
+        close(p[0]);
+        close(p[1]);
+    }
+}
+
+#define SPLICE_UNAVAILABLE 2
+
+/* Move `left` body bytes (or, until_close, all until the service closes)
+ * from bfd to cfd in the kernel: socket -> pipe -> socket, no copy through
+ * user space. The sockets' timeouts bound each wait. Returns as
+ * relay_body does, or SPLICE_UNAVAILABLE (no pipe: copy instead). */
+static int splice_body(int bfd, int cfd, uint64_t left, int until_close)
+{
+    int p[2];
+    if (pipe_get(p) < 0)
+        return SPLICE_UNAVAILABLE;
+    int result = 1;
+    size_t inpipe = 0;
+    while (left > 0) {
+        size_t want = left < PIPE_BYTES ? (size_t)left : PIPE_BYTES;
+        ssize_t n = splice(bfd, NULL, p[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            result = n == 0 && until_close ? 0 : -1;
+            break;
+        }
+        if (!until_close)
+            left -= (uint64_t)n;
+        inpipe = (size_t)n;
+        while (inpipe > 0) {
+            ssize_t m = splice(p[0], NULL, cfd, NULL, inpipe,
+                               SPLICE_F_MOVE | (left ? SPLICE_F_MORE : 0));
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m <= 0)
+                break;
+            inpipe -= (size_t)m;
+        }
+        if (inpipe > 0) {
+            result = -1;
+            break;
+        }
+    }
+    pipe_put(p, inpipe == 0);
+    return result;
 }
 
 /* Relay the response body. Returns 1 if it ended exactly as framed (the
@@ -237,6 +301,11 @@ static int relay_body(int bfd, int cfd, const struct http_body *b, char *rb, siz
             return -1;
         if (done)
             return take == n;
+        if (b->kind != BODY_CHUNKED) { /* the rest need not be looked at */
+            int s = splice_body(bfd, cfd, left, b->kind == BODY_UNTIL_CLOSE);
+            if (s != SPLICE_UNAVAILABLE)
+                return s;
+        }
         ssize_t r = net_read(bfd, rb, cap, now_ms() + limits.backend_timeout_ms, NULL);
         if (r == 0)
             return b->kind == BODY_UNTIL_CLOSE || b->kind == BODY_CHUNKED ? 0 : -1;
@@ -246,19 +315,17 @@ static int relay_body(int bfd, int cfd, const struct http_body *b, char *rb, siz
     }
 }
 
-/* Idle keep-alive connections to a service. */
+/* Idle keep-alive connections to a service. A connection the service
+ * closed meanwhile fails on first use and the request is retried on a
+ * fresh one (GET and HEAD only). */
 static int pool_get(struct service *svc)
 {
-    {
-        int fd = -1;
-        pthread_mutex_lock(&svc->mu);
-        if (svc->nidle)
-            fd = svc->idle[--svc->nidle];
-        pthread_mutex_unlock(&svc->mu);
-        /* a connection the service closed meanwhile fails on first use and
-         * the request is retried on a fresh one (GET and HEAD only) */
-        return fd;
-    }
+    int fd = -1;
+    pthread_mutex_lock(&svc->mu);
+    if (svc->nidle)
+        fd = svc->idle[--svc->nidle];
+    pthread_mutex_unlock(&svc->mu);
+    return fd;
 }
 
 static void pool_put(struct service *svc, int fd)
@@ -304,130 +371,63 @@ static enum http_err plan_request(const struct http_head *h, struct plan *p)
     return HTTP_OK;
 }
 
-/* The response head is in rh (and rb[0, rlen)): relay it and its body to
- * the client, blocking. Returns 1 to keep the client connection. */
-static int finish_response(struct conn *c, const struct plan *p, int bfd, struct http_head *rh,
-                           char *rb, size_t rlen)
-{
-    struct http_body rbody;
-    enum http_err e = http_response_body(rh, p->is_head, &rbody);
-    if (e != HTTP_OK || rh->status == 101) {
-        close(bfd);
-        conn_send_error(c, HTTP_E_BAD_GATEWAY);
-        return 0;
-    }
-    int keep = p->keep && rbody.kind != BODY_UNTIL_CLOSE;
-    int backend_keep = p->reusable && rh->minor == 1 && rbody.kind != BODY_UNTIL_CLOSE &&
-                       !http_has_token(rh, "connection", "close");
-    char out[HTTP_MAX_HEAD + 64];
-    size_t olen;
-    if (build_response_head(rh, !keep, out, sizeof out, &olen) < 0) {
-        close(bfd);
-        conn_send_error(c, HTTP_E_BAD_GATEWAY);
-        return 0;
-    }
-    size_t have = rlen - rh->len;
-    if (rbody.kind == BODY_NONE || (rbody.kind == BODY_LENGTH && have >= rbody.length)) {
-        /* the whole response is here: one write, the usual case */
-        size_t blen = rbody.kind == BODY_LENGTH ? (size_t)rbody.length : 0;
-        int sent = net_write2(c->fd, out, olen, rb + rh->len, blen) == 0;
-        if (sent && backend_keep && have == blen)
-            pool_put(p->svc, bfd);
-        else
-            close(bfd);
-        return keep && sent;
-    }
-    memmove(rb, rb + rh->len, have);
-    int flags = (rbody.kind != BODY_NONE) ? MSG_MORE : 0;
-    if (net_write_all(c->fd, out, olen, flags) < 0) {
-        close(bfd);
-        return 0;
-    }
-    int r = relay_body(bfd, c->fd, &rbody, rb, have, RELAY_BUF);
-    if (r == 1 && backend_keep)
-        pool_put(p->svc, bfd);
-    else
-        close(bfd);
-    return keep && r >= 0;
-}
+/* What the client gets for the service's answer: decided in one place for
+ * the event loop and the threads. */
+struct answer {
+    struct http_body body;
+    int keep;         /* the client connection stays open */
+    int backend_keep; /* the service connection may be reused if its answer
+                       * ends exactly at its framing */
+    size_t olen;      /* the client's response head, in out */
+    size_t have;      /* body bytes already in rb (after the head) */
+    int whole;        /* ...which are the whole body: one write */
+    size_t blen;      /* whole: the body's length */
+};
 
-/* One request, head already parsed, blocking. Returns 1 to keep the connection. */
-static int handle_request(struct conn *c, struct http_head *h, const char *client_ip,
-                          char *rb, struct http_head *rh)
+#define OUT_CAP (HTTP_MAX_HEAD + 1024) /* also the forward head: CRLFs, our headers */
+
+/* rb[0, *rlen) is what the service has sent so far. Complete interim 1xx
+ * answers are dropped (the client got its 100 Continue from us); a 101 is
+ * refused (Upgrade is never forwarded, so there is no protocol switch).
+ * HTTP_INCOMPLETE: no final head yet; HTTP_OK: the final head is in rh and
+ * a and out say what to send; else the error to answer. */
+static enum http_err decide_answer(const struct plan *p, char *rb, size_t *rlen,
+                                   struct http_head *rh, char *out, struct answer *a)
 {
-    int bfd = -1;
-    struct plan p;
-    enum http_err e = plan_request(h, &p);
-    if (e != HTTP_OK)
-        goto fail;
-    size_t rlen = 0;
-    for (int attempt = 0;; attempt++) {
-        int pooled = 0;
-        if (p.reusable && attempt == 0)
-            pooled = (bfd = pool_get(p.svc)) >= 0;
-        if (bfd < 0) {
-            bfd = net_connect(&p.svc->addr, p.svc->addrlen, limits.connect_timeout_ms);
-            if (bfd < 0) {
-                e = errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
-                fprintf(stderr, "zookd2: %s unreachable: %s\n", p.svc->name, strerror(errno));
-                goto fail;
-            }
-            net_set_send_timeout(bfd, limits.io_timeout_ms);
-            net_set_recv_timeout(bfd, limits.backend_timeout_ms);
-        }
-        size_t flen;
-        if (build_forward_head(h, client_ip, !p.reusable, rb, RELAY_BUF, &flen) < 0) {
-            e = HTTP_E_HEADERS_TOO_LARGE;
-            goto fail;
-        }
-        int more = p.body.kind == BODY_LENGTH ? MSG_MORE : 0;
-        int sent = net_write_all(bfd, rb, flen, more) == 0;
-        if (sent && p.body.kind == BODY_LENGTH) {
-            if (http_has_token(h, "expect", "100-continue") && c->len - h->len < p.body.length)
-                net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
-            e = conn_read_body(c, h->len, p.body.length, &limits, to_service, &bfd);
-            if (e != HTTP_OK)
-                goto fail;
-            /* h pointed into c->buf, which send_body consumed: no more use. */
-        }
-        rlen = 0;
-        int64_t deadline = now_ms() + limits.backend_timeout_ms;
-        e = sent ? HTTP_OK : HTTP_E_BAD_GATEWAY;
-        for (;;) {
-            if (e == HTTP_OK)
-                e = read_response_head(bfd, rb, RELAY_BUF, &rlen, rh, deadline);
-            if (e != HTTP_OK || rh->status >= 200 || rh->status == 101)
-                break;
-            /* an interim 1xx: the client already got its 100 Continue from us */
-            memmove(rb, rb + rh->len, rlen - rh->len);
-            rlen -= rh->len;
-        }
-        if (e == HTTP_E_BAD_GATEWAY && pooled && rlen == 0) {
-            close(bfd); /* the kept connection had been closed: once more, fresh */
-            bfd = -1;
-            continue;
-        }
+    for (;;) {
+        if (!http_head_end(rb, *rlen, 0) && *rlen < RELAY_BUF)
+            return HTTP_INCOMPLETE;
+        enum http_err e = http_parse_response(rb, *rlen, rh);
         if (e != HTTP_OK)
-            goto fail;
-        break;
+            return e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e;
+        if (rh->status == 101)
+            return HTTP_E_BAD_GATEWAY;
+        if (rh->status >= 200)
+            break;
+        memmove(rb, rb + rh->len, *rlen - rh->len);
+        *rlen -= rh->len;
     }
-    if (p.body.kind != BODY_LENGTH)
-        conn_consume(c, h->len);
-    return finish_response(c, &p, bfd, rh, rb, rlen);
-
-fail:
-    if (bfd >= 0)
-        close(bfd);
-    if (e != HTTP_CLOSED)
-        conn_send_error(c, e);
-    return 0;
+    if (http_response_body(rh, p->is_head, &a->body) != HTTP_OK)
+        return HTTP_E_BAD_GATEWAY;
+    a->keep = p->keep && a->body.kind != BODY_UNTIL_CLOSE;
+    a->backend_keep = p->reusable && rh->minor == 1 && a->body.kind != BODY_UNTIL_CLOSE &&
+                      !http_has_token(rh, "connection", "close");
+    a->have = *rlen - rh->len;
+    a->whole = a->body.kind == BODY_NONE ||
+               (a->body.kind == BODY_LENGTH && a->have >= a->body.length);
+    a->blen = a->whole && a->body.kind == BODY_LENGTH ? (size_t)a->body.length : 0;
+    if (a->whole && a->have != a->blen)
+        a->backend_keep = 0; /* more than the framing: the stream is off */
+    if (build_response_head(rh, !a->keep, out, OUT_CAP, &a->olen) < 0)
+        return HTTP_E_BAD_GATEWAY;
+    return HTTP_OK;
 }
 
-/* ---- on the event loop (evloop.h) ----
- * A GET or HEAD whose whole answer arrives at once on a kept-alive service
- * connection is handled by the loop without blocking; every other request
- * (bodies, fresh service connections, long or streamed answers, slow
- * clients) runs the blocking code above in a thread of its own. */
+/* ---- the connection (evloop.h): a GET or HEAD whose whole answer
+ * arrives at once on a kept-alive service connection is handled by the
+ * loop without blocking; every other request (bodies, fresh service
+ * connections, long or streamed answers, slow clients) runs the blocking
+ * code in a thread of its own. ---- */
 
 #define RESUME_RELAY 1
 
@@ -437,16 +437,155 @@ struct d2conn {
     char *rb;
     size_t rlen;
     struct plan plan;
+    struct answer ans;
     char *out; /* the client's response head */
     int bfd;   /* RESUME_RELAY: the service connection, handed to the thread */
 };
+
+/* thread: the answer is decided (d->ans, d->out, head in d->rh, rb):
+ * send it and relay its body. Returns 1 to keep the client connection. */
+static int relay_answer(struct d2conn *d, int bfd)
+{
+    int cfd = d->ev.c.fd;
+    const struct answer *a = &d->ans;
+    if (a->whole) {
+        int sent = net_write2(cfd, d->out, a->olen, d->rb + d->rh->len, a->blen) == 0;
+        if (sent && a->backend_keep)
+            pool_put(d->plan.svc, bfd);
+        else
+            close(bfd);
+        return a->keep && sent;
+    }
+    memmove(d->rb, d->rb + d->rh->len, a->have);
+    if (net_write_all(cfd, d->out, a->olen, MSG_MORE) < 0) {
+        close(bfd);
+        return 0;
+    }
+    int r = relay_body(bfd, cfd, &a->body, d->rb, a->have, RELAY_BUF);
+    if (r == 1 && a->backend_keep)
+        pool_put(d->plan.svc, bfd);
+    else
+        close(bfd);
+    return a->keep && r >= 0;
+}
+
+/* thread: read the service's answer until it is decided */
+static enum http_err read_answer(struct d2conn *d, int bfd)
+{
+    int64_t deadline = now_ms() + limits.backend_timeout_ms;
+    for (;;) {
+        enum http_err e = decide_answer(&d->plan, d->rb, &d->rlen, d->rh, d->out, &d->ans);
+        if (e != HTTP_INCOMPLETE)
+            return e;
+        ssize_t r = net_read(bfd, d->rb + d->rlen, RELAY_BUF - d->rlen, deadline, NULL);
+        if (r < 0)
+            return errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
+        if (r == 0)
+            return HTTP_E_BAD_GATEWAY;
+        d->rlen += (size_t)r;
+    }
+}
+
+/* Request bodies are read whole before the service is contacted, so that a
+ * slow client never holds one of the service's workers (gunicorn's sync
+ * workers, a CGI run), while all bodies being read take at most this much
+ * memory; beyond it they are streamed to the service as they arrive. */
+#define BODY_BUFFER_BUDGET (64LL * 1024 * 1024)
+static atomic_llong buffered_bytes;
+
+static int body_reserve(uint64_t n)
+{
+    if (atomic_fetch_add(&buffered_bytes, (long long)n) + (long long)n <= BODY_BUFFER_BUDGET)
+        return 1;
+    atomic_fetch_sub(&buffered_bytes, (long long)n);
+    return 0;
+}
+
+/* thread: one request, head already parsed, blocking. 1 keeps the connection. */
+static int handle_request(struct d2conn *d)
+{
+    struct conn *c = &d->ev.c;
+    struct http_head *h = d->ev.h;
+    struct plan *p = &d->plan;
+    int bfd = -1, keep = 0;
+    struct body_buf body = {NULL, 0};
+    uint64_t reserved = 0;
+    enum http_err e = plan_request(h, p);
+    if (e != HTTP_OK)
+        goto fail;
+    /* the forward head first (reading the body consumes the client's); d->out
+     * holds it until the client's response head is built there */
+    size_t flen;
+    if (build_forward_head(h, d->ev.ip, !p->reusable, d->out, OUT_CAP, &flen) < 0) {
+        e = HTTP_E_HEADERS_TOO_LARGE;
+        goto fail;
+    }
+    int has_body = p->body.kind == BODY_LENGTH;
+    if (has_body && http_has_token(h, "expect", "100-continue") &&
+        c->len - h->len < p->body.length)
+        net_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0);
+    if (has_body && body_reserve(p->body.length)) {
+        reserved = p->body.length;
+        body.p = malloc((size_t)p->body.length);
+        e = body.p ? conn_read_body(c, h->len, p->body.length, &limits, body_to_memory, &body)
+                   : HTTP_E_INTERNAL;
+        if (e != HTTP_OK)
+            goto fail;
+    } else if (!has_body) {
+        conn_consume(c, h->len);
+    }
+    /* h pointed into c->buf, which is consumed (or will be, streaming): no more use */
+    for (int attempt = 0;; attempt++) {
+        int pooled = 0;
+        if (p->reusable && attempt == 0)
+            pooled = (bfd = pool_get(p->svc)) >= 0;
+        if (bfd < 0) {
+            bfd = net_connect(&p->svc->addr, p->svc->addrlen, limits.connect_timeout_ms);
+            if (bfd < 0) {
+                e = errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
+                fprintf(stderr, "zookd2: %s unreachable: %s\n", p->svc->name, strerror(errno));
+                goto fail;
+            }
+            net_set_send_timeout(bfd, limits.io_timeout_ms);
+            net_set_recv_timeout(bfd, limits.backend_timeout_ms);
+        }
+        int sent = net_write_all(bfd, d->out, flen, has_body ? MSG_MORE : 0) == 0;
+        if (sent && body.p) {
+            sent = net_write_all(bfd, body.p, body.n, 0) == 0;
+        } else if (sent && has_body) { /* over the budget: streamed */
+            e = conn_read_body(c, h->len, p->body.length, &limits, to_service, &bfd);
+            if (e != HTTP_OK)
+                goto fail;
+        }
+        d->rlen = 0;
+        e = sent ? read_answer(d, bfd) : HTTP_E_BAD_GATEWAY;
+        if (e == HTTP_E_BAD_GATEWAY && pooled && d->rlen == 0) {
+            close(bfd); /* the kept connection had been closed: once more, fresh */
+            bfd = -1;
+            continue;
+        }
+        if (e != HTTP_OK)
+            goto fail;
+        break;
+    }
+    keep = relay_answer(d, bfd);
+    bfd = -1;
+fail:
+    if (bfd >= 0)
+        close(bfd);
+    if (e != HTTP_OK && e != HTTP_CLOSED)
+        conn_send_error(c, e);
+    free(body.p);
+    atomic_fetch_sub(&buffered_bytes, (long long)reserved);
+    return keep;
+}
 
 static int d2_init(struct ev_conn *cl)
 {
     struct d2conn *d = (struct d2conn *)cl;
     d->rh = malloc(sizeof *d->rh);
     d->rb = malloc(RELAY_BUF);
-    d->out = malloc(HTTP_MAX_HEAD + 64);
+    d->out = malloc(OUT_CAP);
     d->bfd = -1;
     return d->rh && d->rb && d->out ? 0 : -1;
 }
@@ -511,45 +650,27 @@ static void d2_aux(struct ev_conn *cl)
         ev_handoff(cl, EV_RESUME_REQUEST);
         return;
     }
-    struct http_head *rh = d->rh;
-    for (;;) {
-        if (!http_head_end(d->rb, d->rlen, 0) && d->rlen < RELAY_BUF) {
-            if (eof)
-                ev_error(cl, HTTP_E_BAD_GATEWAY);
-            return;
-        }
-        enum http_err e = http_parse_response(d->rb, d->rlen, rh);
-        if (e != HTTP_OK) {
-            ev_error(cl, e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e);
-            return;
-        }
-        if (rh->status == 101) { /* Upgrade is never forwarded: no protocol switch */
-            ev_error(cl, HTTP_E_BAD_GATEWAY);
-            return;
-        }
-        if (rh->status >= 200)
-            break;
-        memmove(d->rb, d->rb + rh->len, d->rlen - rh->len); /* interim 1xx */
-        d->rlen -= rh->len;
+    enum http_err e = decide_answer(&d->plan, d->rb, &d->rlen, d->rh, d->out, &d->ans);
+    if (e == HTTP_INCOMPLETE && !eof)
+        return; /* wait for more */
+    if (e != HTTP_OK) {
+        ev_error(cl, e == HTTP_INCOMPLETE ? HTTP_E_BAD_GATEWAY : e);
+        return;
     }
     conn_consume(&cl->c, cl->h->len); /* the request is done with */
-    struct http_body rbody;
-    size_t have = d->rlen - rh->len;
-    size_t olen;
-    int whole = http_response_body(rh, d->plan.is_head, &rbody) == HTTP_OK &&
-                (rbody.kind == BODY_NONE || (rbody.kind == BODY_LENGTH && have >= rbody.length));
-    if (!whole || eof ||
-        build_response_head(rh, !d->plan.keep, d->out, HTTP_MAX_HEAD + 64, &olen) < 0) {
-        d->bfd = ev_aux_release(cl); /* streamed, long or odd answers: the blocking code */
+    struct answer *a = &d->ans;
+    if (eof)
+        a->backend_keep = 0;
+    if (!a->whole) {
+        d->bfd = ev_aux_release(cl); /* streamed or long answers: the blocking code */
         ev_handoff(cl, RESUME_RELAY);
         return;
     }
-    size_t blen = rbody.kind == BODY_LENGTH ? (size_t)rbody.length : 0;
-    if (rh->minor == 1 && have == blen && !http_has_token(rh, "connection", "close"))
+    if (a->backend_keep)
         ev_aux_keep(cl);
     else
         close(ev_aux_release(cl));
-    ev_reply(cl, d->out, olen, d->rb + rh->len, blen, d->plan.keep);
+    ev_reply(cl, d->out, a->olen, d->rb + d->rh->len, a->blen, a->keep);
 }
 
 /* thread: relay an answer the loop started reading */
@@ -558,14 +679,13 @@ static int d2_resume(struct ev_conn *cl)
     struct d2conn *d = (struct d2conn *)cl;
     int bfd = d->bfd;
     d->bfd = -1;
-    return finish_response(&cl->c, &d->plan, bfd, d->rh, d->rb, d->rlen);
+    return relay_answer(d, bfd);
 }
 
 /* thread: a whole request, blocking */
 static int d2_blocking(struct ev_conn *cl)
 {
-    struct d2conn *d = (struct d2conn *)cl;
-    return handle_request(&cl->c, cl->h, cl->ip, d->rb, d->rh);
+    return handle_request((struct d2conn *)cl);
 }
 
 static const struct ev_ops d2_ops = {

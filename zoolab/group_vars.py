@@ -92,9 +92,12 @@ class _Resolver:
             return rendered
 
 
-def load(overrides: dict | None = None, directory: Path = GROUP_VARS) -> dict:
-    """Every group_vars variable, resolved. ``overrides`` win over the files
-    (as ``-e`` does) and are seen by the expressions that use them."""
+def load(overrides: dict | None = None, directory: Path = GROUP_VARS,
+         names: list[str] | None = None) -> dict:
+    """Every group_vars variable (or only ``names`` and what they use), resolved.
+    ``overrides`` win over the files (as ``-e`` does) and are seen by the
+    expressions that use them; with ``names``, variables that need what only a
+    play provides (facts) may stay unresolved."""
     raw = {"playbook_dir": str(ROOT / "playbooks"), **read_files(directory), **(overrides or {})}
     resolver = _Resolver(raw)
-    return {name: resolver.variable(name) for name in raw}
+    return {name: resolver.variable(name) for name in (raw if names is None else names)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 from zoobar import zookconf
-from zoolab import ROOT
+from zoolab import ROOT, editions
 from zoolab import render_conf as conf_renderer
 
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -34,9 +35,12 @@ STOP_GRACE = 5.0
 MAX_BACKOFF = 10.0
 
 
-def local_env(conf_path: Path, data_dir: Path, extra: dict | None = None) -> dict:
-    """The environment every local service runs with."""
+def local_env(conf_path: Path, data_dir: Path, extra: dict | None = None,
+              edition: str | None = None, sandbox: str | None = None) -> dict:
+    """The environment every local service runs with: the edition's variables
+    (``ZOOBAR_EDITION``, ...; default edition unless named) and local paths."""
     env = dict(os.environ)
+    env.update(editions.load(edition, sandbox).env)
     env.update({
         "ZOOK_CONF": str(conf_path),
         "ZOOBAR_DB_DIR": str(data_dir / "db"),
@@ -49,6 +53,13 @@ def local_env(conf_path: Path, data_dir: Path, extra: dict | None = None) -> dic
     env.pop("ZOOK_SECTION", None)
     env.update(extra or {})
     return env
+
+
+def forget_state(data_dir: Path) -> None:
+    """Empty the stack's databases and sandbox directories, as a fresh-state
+    edition's containers start (their tmpfs) — local mode's equivalent."""
+    for name in ("db", "sandbox"):
+        shutil.rmtree(data_dir / name, ignore_errors=True)
 
 
 def write_conf(path: Path, net: int = 1, main_host: str = "127.0.0.1", main_port: int = 8080,
@@ -200,13 +211,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=str(ROOT / "build" / "local"),
                     help="zook.conf, databases and sandboxes go here")
     ap.add_argument("--frontend", choices=["gunicorn", "cgi"])
+    ap.add_argument("--edition", help="the course edition's behaviour (default 2022); a "
+                                      "fresh-state edition (2024, 2026) starts with empty data")
+    ap.add_argument("--sandbox", help="the profile sandbox's backend (default: the edition's)")
     args = ap.parse_args(argv)
     if not 1 <= args.net <= 254:
         ap.error("--net must be 1..254")
+    try:
+        edition = editions.load(args.edition, args.sandbox)
+    except editions.EditionError as err:
+        ap.error(str(err))
     data_dir = Path(args.data_dir).resolve()
+    if edition.fresh:
+        forget_state(data_dir)
     conf_path = write_conf(data_dir / "zook.conf", args.net, args.main_host, args.main_port,
                            args.frontend)
-    sup = Supervisor(conf_path, local_env(conf_path, data_dir))
+    sup = Supervisor(conf_path, local_env(conf_path, data_dir, edition=edition.name,
+                                          sandbox=args.sandbox))
+    sup.log("zooklocal", f"edition {edition.name} ({edition.row['state']} state)")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

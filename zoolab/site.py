@@ -98,7 +98,7 @@ class SiteClient:
         return self.login(username, password, register=True)
 
     def logout(self) -> requests.Response:
-        return self.get("logout")
+        return self.post("logout", {})        # the button; a GET revokes nothing
 
     def home(self) -> requests.Response:
         return self.get("")

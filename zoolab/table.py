@@ -11,6 +11,7 @@ front end's mode (``zoolab_frontend_server``) is a parameter applied here.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ BINARY_CMDS = frozenset({"zookd2", "zookfs"})
 FRONTEND_SERVERS = {"gunicorn": FRONTEND, "cgi": "zookfs"}
 ANY = "any"
 MAX_BRIDGE = 9
+DEFAULT_HOME = "/home/student"
 
 
 def python_commands(services_dir: Path = SERVICES_DIR) -> frozenset[str]:
@@ -91,6 +93,9 @@ def validate(services: Any) -> list[dict]:
             if not isinstance(row["url"], str) or not row["url"]:
                 raise TableError(f"{where}: url must be a non-empty string")
             _check_regex(row["url"], where)
+        if "dir" in row and (not isinstance(row["dir"], str) or not row["dir"]
+                             or ".." in row["dir"].split("/")):
+            raise TableError(f"{where}: dir {row.get('dir')!r} must be a path without '..'")
         for path in row.get("exec", []) or []:
             if not isinstance(path, str) or not path.startswith("/") or ".." in path:
                 raise TableError(f"{where}: exec path {path!r} must be absolute, no '..'")
@@ -117,10 +122,13 @@ def validate(services: Any) -> list[dict]:
 
 
 def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int = 4,
-                 hosts: dict[str, str] | None = None, frontend: str = "gunicorn") -> list[dict]:
+                 hosts: dict[str, str] | None = None, frontend: str = "gunicorn",
+                 home: str = DEFAULT_HOME) -> list[dict]:
     """Validated rows with derived fields added.
 
     cmd      a ``frontend`` row's cmd follows ``frontend`` (FRONTEND_SERVERS)
+    dir      a relative ``dir`` is taken from ``home`` (zoolab_home, the
+             application's home in the containers): ``.`` is home itself
 
     host     the address the service listens on and is reached at
     subnet   its bridge's /24 (what other containers' rules accept)
@@ -139,6 +147,8 @@ def service_rows(services: list[dict], net_prefix: str = "10.1", host_octet: int
         out = dict(row)
         if row["cmd"] == FRONTEND:
             out["cmd"] = FRONTEND_SERVERS[frontend]
+        if "dir" in row:
+            out["dir"] = posixpath.normpath(posixpath.join(home, row["dir"]))
         out.setdefault("http_svcs", [])
         out.setdefault("exec", [])
         out.setdefault("databases", [])
@@ -223,4 +233,5 @@ def site_rows(overrides: dict | None = None, hosts: dict[str, str] | None = None
 
     gv = group_vars.load(overrides)
     return service_rows(gv["zoolab_services"], gv["zoolab_net_prefix"],
-                        gv["zoolab_service_host_octet"], hosts, gv["zoolab_frontend_server"])
+                        gv["zoolab_service_host_octet"], hosts, gv["zoolab_frontend_server"],
+                        gv["zoolab_home"])

@@ -1,7 +1,9 @@
-"""zoobar.db: per-owner SQLite files, recreated when removed, WAL, immediate transactions."""
+"""zoobar.db: per-owner SQLite files, recreated when removed, a rollback journal (every
+committed row in the main file), immediate transactions."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import threading
@@ -63,7 +65,7 @@ def test_recreated_directories_are_private_to_the_service(notes, tmp_path):
 def test_replaced_file_is_reopened(notes, tmp_path):
     add(notes, "old")
     path = tmp_path / "db/notes/notes.db"
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text VARCHAR)")
@@ -71,10 +73,45 @@ def test_replaced_file_is_reopened(notes, tmp_path):
     assert texts(notes) == ["other"]
 
 
-def test_journal_mode_is_wal(notes, tmp_path):
+def test_journal_mode_is_a_rollback_journal(notes, tmp_path):
     add(notes, "x")
-    with sqlite3.connect(tmp_path / "db/notes/notes.db") as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with notes.engine().connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "truncate"
+    with contextlib.closing(sqlite3.connect(tmp_path / "db/notes/notes.db")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() != ("wal",)   # not persistent WAL
+
+
+def copy_of_main_file_alone(path, tmp_path):
+    """What the 2026 grader reads: ``<name>.db`` copied out alone, no -wal or -journal."""
+    copy = tmp_path / "copy" / path.name
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    return copy
+
+
+def test_committed_rows_are_in_a_copy_of_the_main_file_alone(notes, tmp_path):
+    for i in range(50):
+        add(notes, f"row {i}")          # the service keeps its connections open meanwhile
+    copy = copy_of_main_file_alone(tmp_path / "db/notes/notes.db", tmp_path)
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("SELECT count(*) FROM note").fetchone() == (50,)
+
+
+def test_a_database_left_in_wal_mode_is_converted_on_open(tmp_path, monkeypatch):
+    path = tmp_path / "db/notes/notes.db"
+    path.parent.mkdir(parents=True)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text VARCHAR)")
+        conn.execute("INSERT INTO note (text) VALUES ('from the wal days')")
+        conn.commit()
+    monkeypatch.setenv("ZOOBAR_DB_DIR", str(tmp_path / "db"))
+    notes = db.Database("notes", NoteBase)
+    add(notes, "now")
+    copy = copy_of_main_file_alone(path, tmp_path)
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        assert [r[0] for r in conn.execute("SELECT text FROM note ORDER BY id")] == \
+            ["from the wal days", "now"]
 
 
 def test_failed_transaction_is_rolled_back(notes):

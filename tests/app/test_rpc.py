@@ -46,23 +46,37 @@ class Sample(rpc.Service):
     def unserialisable(self) -> object:
         return object()
 
+    @rpc.method(callers={"dynamic"})
+    def record(self, s: str) -> int:
+        self.recorded.append(s)
+        return len(self.recorded)
+
     def not_exported(self) -> str:
         return "secret"
 
+    def __init__(self):
+        self.recorded: list[str] = []
+
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """Sample served (in a thread, real sockets) at the echo section's address."""
+def served(tmp_path_factory):
+    """Sample served (in a thread, real sockets) at the echo section's address:
+    (zook.conf path, the Sample instance)."""
     net, lock = claim_net()
     conf = zooklocal.write_conf(tmp_path_factory.mktemp("rpc") / "zook.conf", net=net,
                                 main_host=f"127.{net}.0.4")
     srv = rpc.make_server(Sample(), str(conf), "echo")
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    yield conf
+    yield conf, srv.service
     srv.shutdown()
     srv.server_close()
     lock.close()
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
 
 
 def as_(server, section: str, **kw) -> rpc.Client:
@@ -182,6 +196,19 @@ def test_oversized_line_is_refused_and_the_connection_resynchronises(server):
     bad, good = raw_exchange(server, [huge, b'["add", {"a": 5}]\n'])
     assert bad["error"]["type"] == rpc.TOO_LARGE
     assert good == {"ok": 5}
+
+
+def test_line_without_its_newline_is_not_executed_when_the_client_half_closes(served):
+    server, sample = served
+    client = as_(server, "dynamic")
+    with socket.create_connection(client.address, timeout=10,
+                                  source_address=(client.source, 0)) as sock:
+        sock.sendall(b'["record", {"s": "complete"}]\n["record", {"s": "cut short"}]')
+        sock.shutdown(socket.SHUT_WR)
+        replies = sock.makefile("rb").read()      # until the server has closed its side
+    assert replies.splitlines() == [b'{"ok":%d}' % len(sample.recorded)]
+    assert sample.recorded[-1] == "complete"
+    assert "cut short" not in sample.recorded
 
 
 def test_client_refuses_to_send_an_oversized_request(server):

@@ -1,4 +1,4 @@
-"""The in-process transport (rpc.serve_in_process): the monolithic baseline's RPC.
+"""The in-process transport (bench/inprocess.py): the monolithic baseline's RPC.
 
 Services hosted in the calling process are called directly, with the same
 caller checks, argument checks and error replies as over the wire; the caller
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench import inprocess
 from tests.app.test_rpc import Sample
 from zoolab import local as zooklocal
 from zoobar import rpc
@@ -30,14 +31,20 @@ class Outer(rpc.Service):
 
 @pytest.fixture
 def hosted(monkeypatch):
-    monkeypatch.setattr(rpc, "_in_process", {})
     monkeypatch.setenv("ZOOK_SECTION", "dynamic")
-    rpc.serve_in_process(Sample(), "inner")
-    rpc.serve_in_process(Outer(), "bank")
+    inprocess.host(Sample(), "inner")
+    inprocess.host(Outer(), "bank")
+    yield
+    inprocess.reset()
 
 
 def test_client_of_a_hosted_service_is_local(hosted):
-    assert isinstance(rpc.client("inner"), rpc.LocalClient)
+    assert isinstance(rpc.client("inner"), inprocess.LocalClient)
+
+
+def test_reset_gives_back_the_network_client(hosted):
+    inprocess.reset()
+    assert rpc.client is inprocess._network_client
 
 
 def test_client_of_other_services_still_uses_the_network(hosted, tmp_path):

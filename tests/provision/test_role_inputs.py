@@ -9,8 +9,9 @@ expression in its tasks, handlers, templates and defaults.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jinja2
 import jinja2.nodes
@@ -129,7 +130,8 @@ def test_every_declared_input_is_read(role):
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
 def test_every_default_is_declared_and_prefixed_by_the_role(role):
     defaults = set(load(role / "defaults/main.yml"))
-    assert defaults <= set(declared(role)), f"{role.name}: defaults missing from argument_specs: {defaults - set(declared(role))}"
+    missing = defaults - set(declared(role))
+    assert not missing, f"{role.name}: defaults missing from argument_specs: {missing}"
     assert all(name.startswith(role.name + "_") for name in defaults), sorted(defaults)
 
 

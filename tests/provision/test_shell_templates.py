@@ -27,11 +27,13 @@ def variables() -> dict:
     role_defaults: dict = {}
     for path in (ROOT / "roles").glob("*/defaults"):
         role_defaults.update(read_files(path))
-    gv = load(overrides=role_defaults)
+    gv = load()
     rows = table.service_rows(gv["zoolab_services"], gv["zoolab_net_prefix"],
-                              gv["zoolab_service_host_octet"], frontend=gv["zoolab_frontend_server"])
+                              gv["zoolab_service_host_octet"], frontend=gv["zoolab_frontend_server"],
+                              home=gv["zoolab_home"])
     containers = table.container_rows(rows, gv["zoolab_idmap_base"], gv["zoolab_idmap_size"],
                                       gv["zoolab_student_uid"], gv["zoolab_bridge_prefix"])
+    gv = load(overrides={**role_defaults, "zoolab_containers": containers})
     main = next(r for r in containers if r["cmd"] == "zookd2")
     return {**gv, "zoolab_containers": containers, "zoolab_main": main,
             "zoolab_rows": rows, "ansible_managed": "test"}
@@ -41,6 +43,7 @@ def render(template: Path, variables: dict) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template.parent)),
                              trim_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["quote"] = lambda value: shlex.quote(str(value))
+    env.filters["combine"] = lambda *dicts: {k: v for d in dicts for k, v in d.items()}
     return env.get_template(template.name).render(**variables)
 
 

@@ -83,3 +83,18 @@ def test_a_cmd_that_is_no_service_module_is_refused(table):
     rows[-1]["cmd"] = "ledger"
     with pytest.raises(zoolab_table.TableError, match="unknown cmd 'ledger'"):
         zoolab_table.service_rows(rows)
+
+
+def test_a_relative_dir_is_taken_from_the_applications_home(table):
+    rows = zoolab_table.service_rows(table, home="/srv/zoobar-2022")
+    assert {r["name"]: r["dir"] for r in rows if "dir" in r} == {"dynamic": "/srv/zoobar-2022",
+                                                                 "static": "/srv/zoobar-2022"}
+    assert {r["dir"] for r in zoolab_table.site_rows() if "dir" in r} == {
+        group_vars.load(names=["zoolab_home"])["zoolab_home"]}
+
+
+def test_a_dir_climbing_out_is_refused(table):
+    rows = copy.deepcopy(table)
+    next(r for r in rows if r["name"] == "static")["dir"] = "../etc"
+    with pytest.raises(zoolab_table.TableError, match="dir '../etc'"):
+        zoolab_table.service_rows(rows)

@@ -7,11 +7,11 @@ import subprocess
 import sys
 import time
 
-import zookld
-
 from tests.provision.helpers import ROOT
+from zoolab import playbooks as zookld
 
-PROBE = "import sys, zookld; from pathlib import Path; print(zookld.held_by_ancestor(Path(sys.argv[1])))"
+PROBE = ("import sys; from pathlib import Path; from zoolab import playbooks; "
+         "print(playbooks.held_by_ancestor(Path(sys.argv[1])))")
 
 
 def probe(lock, wrap=()):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from tests.sandbox import jail_fixtures
 from tests.sandbox.helpers import echo_api
 from zoobar.sandbox import Limits, Sandbox
-from zoobar.sandbox.launcher import copy_tree
+from zoobar.sandbox.launcher import clear_tree, copy_tree
 
 no_seccomp = jail_fixtures.no_seccomp          # a fixture
 
@@ -72,6 +73,11 @@ def test_copy_tree_walks_3000_levels_with_a_few_descriptors(tmp_path):
         fd = sub
     assert os.listdir(fd) == ["bottom"]
     os.close(fd)
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        clear_tree(fd)                        # too deep for pytest's own (recursive) cleanup
+    finally:
+        os.close(fd)
 
 
 def test_a_copy_in_that_does_not_fit_leaves_no_partial_file_and_loses_nothing(tmp_path):
@@ -112,7 +118,7 @@ def test_a_save_interrupted_before_the_swap_leaves_nothing_behind(sandbox):
     staging.mkdir()
     (staging / "half").write_text("from a killed run")
     assert run(sandbox, "import os\nprint(sorted(os.listdir('/')))").output == "['data', 'usr']\n"
-    assert not staging.exists()
+    assert not (staging / "half").exists()    # (the run's own old files may be going now)
 
 
 def test_saved_files_keep_their_modes_without_setuid_bits(sandbox):
@@ -123,3 +129,44 @@ def test_saved_files_keep_their_modes_without_setuid_bits(sandbox):
     assert stat.S_IMODE((d / "s").stat().st_mode) == 0o755
     assert (d / "s").stat().st_uid == uid
 
+
+
+def test_a_full_host_disk_keeps_the_files_from_before_the_run(tmp_path):
+    # the sandbox root on a 512 KiB filesystem: the save of a 600 KB file cannot fit
+    root = tmp_path / "small"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(root)], check=True)
+    try:
+        sb = Sandbox(root=str(root / "s"))
+        try:
+            assert run(sb, "open('keep', 'w').write('before')").output == ""
+            r = run(sb, "open('big', 'wb').write(b'x' * 600_000)\nprint('wrote')")
+            assert r.output.startswith("wrote\n"), r.output
+            assert "your files were not saved (No space left on device)" in r.output
+            _, d = sb.prepare_owner("owner")
+            assert sorted(p.name for p in d.iterdir()) == ["data", "keep"]
+            assert sorted(p.name for p in d.parent.iterdir()) == [d.name]   # no .new left
+        finally:
+            sb.close()
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=True)
+
+
+def test_saving_works_on_overlayfs_like_a_containers_rootfs(tmp_path):
+    # the containers' rootfs is overlay (LXC): the save's RENAME_EXCHANGE must work there
+    layers = {n: tmp_path / n for n in ("lower", "upper", "work", "merged")}
+    for d in layers.values():
+        d.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={layers['lower']},upperdir={layers['upper']},"
+                    f"workdir={layers['work']}", str(layers["merged"])], check=True)
+    try:
+        sb = Sandbox(root=str(layers["merged"] / "sandbox"))
+        try:
+            code = ("import os\nn = int(open('n').read()) if os.path.exists('n') else 0\n"
+                    "open('n', 'w').write(str(n + 1)); print(n)")
+            assert [run(sb, code).output for _ in range(3)] == ["0\n", "1\n", "2\n"]
+        finally:
+            sb.close()
+    finally:
+        subprocess.run(["umount", "-l", str(layers["merged"])], check=True)

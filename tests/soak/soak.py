@@ -50,7 +50,7 @@ REQUEST_TIMEOUT = 30
 # Registration hashes every sweetword with full-strength PBKDF2 on a deployed site
 # (seconds of CPU each): users sign up a few at a time, then the mix starts.
 SIGN_UPS_AT_ONCE = 2
-# (weight, action) of the mix
+# (VirtualUser method, weight) of the mix
 MIX = (("view_user", 45), ("send", 30), ("view_home", 15), ("relogin", 5), ("view_self", 5))
 
 

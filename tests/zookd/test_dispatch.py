@@ -352,6 +352,32 @@ def test_large_file_through_zookd2(fs_site, docroot):
     assert r.status == 200 and r.body == data
 
 
+def test_large_files_back_to_back_on_one_connection_keep_their_framing(fs_site, docroot):
+    """Bodies past the first read are moved in the kernel (splice): each must
+    end exactly where its Content-Length says, or the next answer breaks."""
+    sizes = [70_000, 1024 * 1024, 3 * 1024 * 1024 + 17]
+    files = {n: os.urandom(n) for n in sizes}
+    for n, data in files.items():
+        (docroot / f"zoobar/media/big{n}.bin").write_bytes(data)
+    reqs = b"".join(b"GET /zoobar/media/big%d.bin HTTP/1.1\r\nHost: x\r\n\r\n" % n
+                    for n in sizes + sizes)
+    reqs += b"GET /zoobar/media/notes.txt HTTP/1.1\r\nConnection: close\r\n\r\n"
+    rest = send_raw(fs_site.addr("main"), reqs, timeout=30)
+    for n in sizes + sizes:
+        r, rest = parse_response(rest)
+        assert (r.status, len(r.body)) == (200, n) and r.body == files[n]
+    assert parse_response(rest)[0].body == b"plain text\n"
+
+
+def test_large_answer_ending_at_close_is_relayed_whole(site):
+    body = os.urandom(3 * 1024 * 1024)
+    svc = behind_zookd2(site, fixed(b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\n\r\n" + body))
+    r, _ = parse_response(send_raw(site.addr("main"), b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n",
+                                   timeout=30))
+    assert r.body == body
+    svc.close()
+
+
 def test_service_restart_does_not_break_kept_connections(site, docroot):
     site.section("static", 2, cmd="zookfs", dir=docroot, url="/zoobar/media/.*")
     site.section("main", 0, cmd="zookd2", http_svcs="static")

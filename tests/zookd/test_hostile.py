@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import resource
+import select
 import socket
 import time
 
@@ -153,10 +154,14 @@ ERRORS = [  # request, status from zookd2, status from zookfs
 def test_every_error_answer_is_readable(fs_site, front, request_bytes, main_status,
                                         static_status):
     with socket.create_connection(fs_site.addr(front), timeout=10) as s:
-        try:
-            s.sendall(request_bytes)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # lingering ended (byte bound): what counts is what we read
+        # A reset while the client is still sending is what loses the answer:
+        # clients (curl, browsers) give up on a failed send and never read it.
+        # Half, a pause (the server answers meanwhile), the rest: as over a
+        # real network, where the request is still on its way.
+        half = len(request_bytes) // 2
+        s.sendall(request_bytes[:half])
+        time.sleep(0.2)
+        s.sendall(request_bytes[half:])
         raw = read_until_close(s)
     assert raw, "connection reset before the answer could be read"
     assert status_of(raw) == (main_status if front == "main" else static_status)
@@ -215,11 +220,16 @@ def test_one_address_cannot_fill_the_table(fs_site):
             s.close()
 
 
-def test_an_address_at_its_limit_gives_up_its_oldest_idle_connection(site, docroot):
+def limited(site, docroot, per_client: int, env: dict | None = None):
+    """zookd2 -> zookfs as fs_site, with max_conns_per_client set."""
     site.section("static", 2, cmd="zookfs", dir=docroot, url="/zoobar/media/.*")
-    site.section("main", 0, cmd="zookd2", http_svcs="static", max_conns_per_client=5)
+    site.section("main", 0, cmd="zookd2", http_svcs="static", max_conns_per_client=per_client)
     site.start("zookfs", "static")
-    site.start("zookd2", "main")
+    site.start("zookd2", "main", env=env)
+
+
+def test_an_address_at_its_limit_gives_up_its_oldest_idle_connection(site, docroot):
+    limited(site, docroot, 5)
     held = hold_idle(site, 9, 5)
     assert all(b" 200 " in data for _, data in held)
     time.sleep(0.3)  # the loop notes idle connections within its 100 ms sweep
@@ -233,10 +243,7 @@ def test_an_address_at_its_limit_gives_up_its_oldest_idle_connection(site, docro
 
 
 def test_an_address_at_its_limit_with_nothing_idle_is_refused_readably(site, docroot):
-    site.section("static", 2, cmd="zookfs", dir=docroot, url="/zoobar/media/.*")
-    site.section("main", 0, cmd="zookd2", http_svcs="static", max_conns_per_client=3)
-    site.start("zookfs", "static")
-    site.start("zookd2", "main")
+    limited(site, docroot, 3)
     busy = [client_from(site, 9) for _ in range(3)]  # connected, nothing sent: not idle
     time.sleep(0.2)
     s = client_from(site, 9)
@@ -249,10 +256,7 @@ def test_an_address_at_its_limit_with_nothing_idle_is_refused_readably(site, doc
 
 
 def test_a_full_table_closes_the_oldest_idle_connection_before_refusing(site, docroot):
-    site.section("static", 2, cmd="zookfs", dir=docroot, url="/zoobar/media/.*")
-    site.section("main", 0, cmd="zookd2", http_svcs="static", max_conns_per_client=100)
-    site.start("zookfs", "static")
-    site.start("zookd2", "main", env={"ZOOK_MAX_CONNS": "20"})
+    limited(site, docroot, 100, env={"ZOOK_MAX_CONNS": "20"})
     held = hold_idle(site, 9, 20)
     assert all(b" 200 " in data for _, data in held)
     time.sleep(0.3)
@@ -284,7 +288,8 @@ def dribble(addr, head: bytes, chunks: int, every: float) -> tuple[bytes, float]
         s.sendall(head)
         t = time.monotonic()
         for _ in range(chunks):
-            time.sleep(every)
+            if select.select([s], [], [], every)[0]:
+                break  # answered: stop sending
             try:
                 s.sendall(b"x")
             except OSError:
@@ -300,7 +305,7 @@ def test_dribbled_body_to_zookd2_is_cut_off_by_the_deadline(site):
     raw, took = dribble(site.addr("main"),
                         b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n", 20, 0.25)
     assert status_of(raw) == 408
-    assert took < 4.0  # each byte came well within the 30 s per-read timeout
+    assert took < 3.0  # each byte came well within the 30 s per-read timeout
     svc.close()
 
 
@@ -316,7 +321,7 @@ def test_dribbled_body_to_a_cgi_script_is_cut_off_by_the_deadline(site, tmp_path
                         b"POST /echo.cgi HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n",
                         20, 0.25)
     assert status_of(raw) == 408
-    assert took < 4.0
+    assert took < 3.0
 
 
 def test_a_body_at_a_fair_rate_gets_through(site):
@@ -332,9 +337,46 @@ def test_a_body_at_a_fair_rate_gets_through(site):
     svc.close()
 
 
+def test_a_slow_body_reaches_the_service_only_once_it_is_complete(site):
+    """zookd2 reads a body whole before it connects, so a slow client never
+    holds one of the service's workers (gunicorn sync workers, CGI runs)."""
+    svc = Backend(*site.section("svc", 1, url="/.*"), fixed(OK))
+    site.section("main", 0, http_svcs="svc")
+    site.start("zookd2", "main")
+    with socket.create_connection(site.addr("main"), timeout=10) as s:
+        s.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 6\r\n\r\n")
+        for ch in b"abcdef":
+            time.sleep(0.15)
+            s.sendall(bytes([ch]))
+        last_byte = time.monotonic()
+        raw = read_until_close(s)
+    assert status_of(raw) == 200
+    assert svc.requests[0].endswith(b"\r\n\r\nabcdef")
+    assert svc.accepted[0] >= last_byte - 0.05
+    svc.close()
+
+
+def test_dribbling_clients_do_not_starve_bystanders_of_a_one_worker_service(site):
+    svc = Backend(*site.section("svc", 1, url="/.*"), fixed(OK), serial=True)
+    site.section("main", 0, http_svcs="svc")
+    site.start("zookd2", "main", env={"ZOOK_BODY_TIMEOUT_MS": "5000"})
+    head = b"POST /slow HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 100\r\n\r\n"
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        slow = [pool.submit(dribble, site.addr("main"), head, 100, 0.03) for _ in range(20)]
+        time.sleep(0.5)  # all of them are mid-body now
+        t = time.monotonic()
+        assert get(site.addr("main"), "/bystander", timeout=10).body == b"ok"
+        assert time.monotonic() - t < 1.0  # no dribbler holds the one worker
+        assert all(status_of(f.result()[0]) == 200 for f in slow)
+    svc.close()
+
+
 # ---- the hostile corpus ----
 
 def test_hostile_corpus_is_answered_or_closed_within_a_second(fs_site):
+    """Each case is sent with a half-close; the server must answer or close
+    within a second (the head timeout is 10 s), never reset the connection
+    (an error answer is read, not lost), and be alive afterwards."""
     cases = list(corpus(seed=11, count=2000))
     addr = fs_site.addr("main")
 
@@ -345,19 +387,22 @@ def test_hostile_corpus_is_answered_or_closed_within_a_second(fs_site):
                 s.sendall(data)
                 s.shutdown(socket.SHUT_WR)
             except OSError:
-                pass  # the server answered and stopped reading (lingering's byte bound)
+                return name, 0.0, "reset while sending"
             t = time.monotonic()
             try:
-                read_until_close(s)
+                while s.recv(65536):
+                    pass
             except TimeoutError:
-                return name, 99.0
-            return name, time.monotonic() - t
+                return name, 99.0, "no close"
+            except ConnectionResetError:
+                return name, time.monotonic() - t, "reset"
+            return name, time.monotonic() - t, ""
 
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, cases))
-    slow = [(name, round(t, 2)) for name, t in results if t >= 1.0]
     print(f"hostile corpus: {len(cases)} cases in {time.monotonic() - start:.1f} s")
-    assert not slow, f"not closed within 1 s (replay with tests/zookd/hostile.py): {slow[:20]}"
+    bad = [(name, round(t, 2), why) for name, t, why in results if t >= 1.0 or why]
+    assert not bad, f"replay with tests/zookd/hostile.py: {bad[:20]}"
     assert get(addr, "/zoobar/media/notes.txt").body == NOTES
     assert all(p.alive() for p in fs_site.procs)

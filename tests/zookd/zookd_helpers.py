@@ -233,9 +233,12 @@ class Backend:
     """A scripted HTTP service on a real socket: records each request's raw
     bytes and answers with whatever the test's handler returns (or does)."""
 
-    def __init__(self, host: str, port: int, handler):
+    def __init__(self, host: str, port: int, handler, serial: bool = False):
+        """serial: one connection at a time, like a single sync worker."""
         self.handler = handler
+        self.serial = serial
         self.requests: list[bytes] = []
+        self.accepted: list[float] = []  # time.monotonic() of each connection
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -249,7 +252,11 @@ class Backend:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            self.accepted.append(time.monotonic())
+            if self.serial:
+                self._serve(conn)
+            else:
+                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket):
         with conn:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, render_template
 
 from zoobar import rpc, zookconf
-from zoobar.frontend import login, pages, session
+from zoobar.frontend import crosssite, echo, headers, home, login, transfer, users, visitor
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
@@ -20,11 +20,11 @@ def create_app() -> Flask:
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
                       MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES)
-    app.before_request(session.refuse_cross_site_post)
-    app.before_request(session.load_visitor)
-    app.after_request(session.security_headers)
-    app.register_blueprint(login.bp)
-    app.register_blueprint(pages.bp)
+    app.before_request(crosssite.refuse_cross_site_post)
+    app.before_request(visitor.load_visitor)
+    app.after_request(headers.security_headers)
+    for area in (login, home, transfer, users, echo):
+        app.register_blueprint(area.bp)
 
     @app.errorhandler(rpc.RpcUnavailable)
     def unavailable(err):

@@ -1,17 +1,34 @@
 """Showing a profile: stored text from the profile store, run by the profile
-service when it starts with ``#!python``, sanitised with an allowlist (nh3)."""
+service when it starts with ``#!python``, sanitised with an allowlist (nh3).
+
+The HTML parser behind nh3 is quadratic in the number of open or formatting
+elements (``'<ul><li>' * 32768`` cost 20 s) and slow on some linear inputs
+(256 KiB of ``<``: 130 ms), so only the first ``MAX_TAGS`` tags and
+``MAX_HTML_CHARS`` characters of a profile are parsed as HTML; after them the
+profile is shown as it is, escaped (markup visible as text), with a note.
+The worst case then costs about what an ordinary page does (docs/app.md).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import nh3
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from zoobar import rpc
+from zoobar.frontend.services import profilestore
 
 EXECUTABLE_PREFIX = "#!python"
 RUN_TIMEOUT = 30.0
+MAX_TAGS = 256
+MAX_HTML_CHARS = 16 * 1024
+# Everything an HTML tokenizer could take for a tag starts like this (an upper
+# bound: some are inside comments or attributes, which only makes us stricter).
+TAG_START = re.compile(r"</?[A-Za-z]")
+OVER_BUDGET = (f"This profile has more than {MAX_TAGS} tags or {MAX_HTML_CHARS} characters "
+               "of HTML; the rest is shown as text, markup and all.")
 
 
 @dataclass
@@ -20,19 +37,38 @@ class Shown:
     note: str | None = None
 
 
-def sanitise(text: str) -> Markup:
-    """Safe HTML: allowlisted tags and attributes only, text and whitespace intact."""
-    return Markup(nh3.clean(text))
+def html_budget_end(text: str) -> int:
+    """Where the part of ``text`` parsed as HTML ends: before its tag number
+    ``MAX_TAGS`` + 1, and within ``MAX_HTML_CHARS`` (not inside a tag)."""
+    end = len(text)
+    for count, found in enumerate(TAG_START.finditer(text, 0, MAX_HTML_CHARS + 1)):
+        if count == MAX_TAGS:
+            return found.start()
+    if end > MAX_HTML_CHARS:
+        end = MAX_HTML_CHARS
+        opened = text.rfind("<", 0, end)
+        if opened > text.rfind(">", 0, end):
+            end = opened                  # do not cut a tag in two
+    return end
+
+
+def sanitise(text: str) -> tuple[Markup, str | None]:
+    """Safe HTML: allowlisted tags and attributes only, text and whitespace intact;
+    past the budget, plain text. Returns the HTML and a note (or None)."""
+    end = html_budget_end(text)
+    if end == len(text):
+        return Markup(nh3.clean(text)), None
+    return Markup(nh3.clean(text[:end])) + escape(text[end:]), OVER_BUDGET
 
 
 def stored(username: str) -> str:
-    return rpc.client("profilestore").call("get_profile", username=username)
+    return profilestore().call("get_profile", username=username)
 
 
 def show(owner: str, visitor: str) -> Shown:
     text = stored(owner)
     if not text.startswith(EXECUTABLE_PREFIX):
-        return Shown(sanitise(text))
+        return Shown(*sanitise(text))
     try:
         result = rpc.client("profile", timeout=RUN_TIMEOUT).call("run", user=owner,
                                                                   visitor=visitor)
@@ -43,11 +79,12 @@ def show(owner: str, visitor: str) -> Shown:
         return Shown(Markup(""), f"The profile could not be run: {err.message}")
     if not isinstance(result, dict):
         return Shown(Markup(""), "The profile service gave a malformed answer.")
-    output = str(result.get("output", ""))
+    html, note = sanitise(str(result.get("output", "")))
     status = result.get("status")
-    note = None
     if status == "timeout":
         note = "The profile ran out of time; its output is cut short."
+    elif status == "busy":
+        note = "The profile is busy; try again in a moment."
     elif status not in (None, "ok"):
         note = "The profile stopped with an error."
-    return Shown(sanitise(output), note)
+    return Shown(html, note)

@@ -67,6 +67,12 @@ DENIED_SYSCALLS = [
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
+# What a run executes instead of the profile's Python (``--payload FILE ARG``,
+# loaded by the zygote: the wasm backends' zoobar/sandbox/wasm/payload.py), and
+# whether the run's process is confined first (``--no-jail``: not).
+PAYLOAD = None
+JAIL = True
+
 
 def _check(result, what):
     if result != 0:
@@ -275,33 +281,64 @@ def build_filter():
     import seccomp
     filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for name in DENIED_SYSCALLS:
+        if name in getattr(PAYLOAD, "SECCOMP_UNDENIED", ()):
+            continue                            # the payload's own rule follows
         try:
             filt.add_rule(seccomp.ERRNO(errno.EPERM), name)
         except Exception:  # noqa: BLE001, S110 - a name this libseccomp lacks: nothing to deny
             pass
+    if PAYLOAD is not None:
+        PAYLOAD.adjust_filter(filt, seccomp)
     return filt
 
 
 class Api:
-    """The profile's `api` object: `api.call(name, **kwargs)` over the channel."""
+    """The profile's `api` object: `api.call(name, **kwargs)` over the channel.
+
+    zoobar.wire's format in the standard library alone (nothing of the
+    application is importable here): `request` and `result` give and take the
+    same bytes as wire.request and wire.result(wire.decode(...)); a test checks it."""
+
+    MAX_LINE = 1 << 20              # wire.MAX_LINE
 
     class Error(Exception):
-        pass
+        def __init__(self, message, kind="BadRequest"):
+            super().__init__(message)
+            self.kind = kind
 
     def __init__(self, fd):
         import socket
         self._file = socket.socket(fileno=fd).makefile("rwb")
 
-    def call(self, name, **kwargs):
-        self._file.write(json.dumps([name, kwargs]).encode() + b"\n")
-        self._file.flush()
-        line = self._file.readline()
-        if not line:
+    @staticmethod
+    def request(name, kwargs):
+        try:
+            line = json.dumps([name, kwargs], allow_nan=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError, RecursionError) as e:
+            raise Api.Error(f"not JSON: {e}", "InternalError") from None
+        if len(line) + 1 > Api.MAX_LINE:
+            raise Api.Error(f"line over {Api.MAX_LINE} bytes", "TooLarge")
+        return line + b"\n"
+
+    @staticmethod
+    def result(line):
+        if not line.endswith(b"\n"):
             raise Api.Error("the profile API is gone")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise Api.Error(reply["error"].get("message", "error"))
-        return reply["ok"]
+        try:
+            reply = json.loads(line)
+        except (ValueError, RecursionError):
+            raise Api.Error("a reply that is not JSON") from None
+        if isinstance(reply, dict) and "ok" in reply:
+            return reply["ok"]
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if isinstance(error, dict):
+            raise Api.Error(str(error.get("message")), str(error.get("type")))
+        raise Api.Error("malformed reply")
+
+    def call(self, name, **kwargs):
+        self._file.write(self.request(name, kwargs))
+        self._file.flush()
+        return self.result(self._file.readline(self.MAX_LINE + 1))
 
 
 def confine(cfg, filt):
@@ -322,7 +359,7 @@ def confine(cfg, filt):
                          (resource.RLIMIT_AS, (lim["memory"],) * 2),
                          (resource.RLIMIT_FSIZE, (lim["file_size"],) * 2),
                          (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
-                         (resource.RLIMIT_NPROC, (0, 0)),
+                         (resource.RLIMIT_NPROC, (getattr(PAYLOAD, "NPROC", 0),) * 2),
                          (resource.RLIMIT_CORE, (0, 0))):
         resource.setrlimit(which, value)
     os.setgroups([])
@@ -369,12 +406,16 @@ def run_python(code, api):
 
 def run_profile(cfg, filt):
     """In the forked child: confine this process, then run the code. Never returns."""
+    if not JAIL:                                # the wasm backend: wasmtime is the boundary
+        os._exit(PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]) & 0xFF)
     try:
         confine(cfg, filt)
-        api = api_module(Api(API_FD))
+        api = api_module(Api(API_FD)) if PAYLOAD is None else None
     except BaseException as e:  # noqa: BLE001 - any failure here means: do not run the code
         os.write(2, f"sandbox setup failed: {e}\n".encode())
         os._exit(70)
+    if PAYLOAD is not None:
+        os._exit(PAYLOAD.run(cfg, "/", API_FD) & 0xFF)
     os._exit(run_python(cfg["code"], api) & 0xFF)
 
 
@@ -430,10 +471,12 @@ def load_files(real, work, uid, reserved):
 def save_files(parent, name, owner_dir, work, uid, lim, reserved):
     """Replace the owner's saved files (`name` in the directory `parent`) by the
     run's tmpfs `work`, all or nothing: copy into `<name>.new`, then swap the two
-    in one rename. Over the quota (Budget), nothing changes. -> notes."""
+    in one rename. Over the quota (Budget), nothing changes. -> notes. The
+    files from before stay in `<name>.new`, for the caller to remove once the
+    service has its answer (removing directories costs milliseconds)."""
     staging = name + ".new"
-    os.mkdir(staging, 0o700, dir_fd=parent)
     try:
+        os.mkdir(staging, 0o700, dir_fd=parent)
         fd = _opendir(staging, parent)
         try:
             os.fchown(fd, uid, uid)
@@ -446,13 +489,20 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
         _check(_libc.renameat2(parent, staging.encode(), parent, name.encode(), RENAME_EXCHANGE),
                "rename")
     except (CopyStopped, OSError) as e:
-        remove_dir(staging, parent)
-        return [f"your files were not saved ({e}): you keep the files from before this run"]
-    remove_dir(staging, parent)                 # the files from before this run
+        _remove_quietly(staging, parent)
+        why = e.strerror if isinstance(e, OSError) else e     # never a host path
+        return [f"your files were not saved ({why}): you keep the files from before this run"]
     if skipped:
         return [f"{skipped} entries were not saved (not a regular file, directory or symlink,"
                 f" or a name the sandbox uses: {', '.join(sorted(reserved))})"]
     return []
+
+
+def _remove_quietly(name, parent):
+    try:
+        remove_dir(name, parent)
+    except OSError:
+        pass                                    # the owner's next run removes it
 
 
 def supervise(cfg_fd, api_fd, status_fd):
@@ -520,6 +570,8 @@ def supervise(cfg_fd, api_fd, status_fd):
     if notes:
         result["detail"] = "; ".join([result.get("detail", ""), *notes]).lstrip("; ")
     os.write(status_fd, json.dumps(result).encode() + b"\n")
+    os.close(status_fd)
+    _remove_quietly(name + ".new", parent)      # the files from before the run, if saved
 
 
 def write_note(fd, note):
@@ -589,5 +641,17 @@ def zygote(control_fd):
         control.send(str(pid).encode())
 
 
+def load_payload(path, arg):
+    global PAYLOAD
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("zoobar_sandbox_payload", path)
+    PAYLOAD = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(PAYLOAD)
+    PAYLOAD.prepare(arg)
+
+
 if __name__ == "__main__":
+    if sys.argv[2:3] == ["--payload"]:
+        load_payload(sys.argv[3], sys.argv[4])
+        JAIL = "--no-jail" not in sys.argv[5:]
     zygote(int(sys.argv[1]))

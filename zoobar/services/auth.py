@@ -1,27 +1,43 @@
 """auth: the only holder of credentials and tokens.
 
 Database ``cred`` (table ``cred``: username, password = the salted hash string
-with the user's sweetwords, salt, token). Registration asks the honeychecker to
-remember which sweetword is real and the bank to open the account. A login
-that matches a honeyword is refused like a wrong password, and the
+with the user's sweetwords, salt, token; table ``name_skeleton``: username, its
+TR39 skeleton). Registration asks the honeychecker to remember which sweetword
+is real and the bank to open the account under a new random account id. A
+login that matches a honeyword is refused like a wrong password, and the
 honeychecker raises the alarm.
+
+Names are stored in their canonical form (``zoobar.usernames``); a new name
+that is taken, or that looks like an existing one, is refused before any
+hashing. Registrations hash on all cores but one, one at a time, with a short
+line behind them: a flood of registrations gets "busy" replies instead of
+taking the CPU from logins.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
+import os
 import secrets
 import sys
 import unicodedata
 
-from sqlalchemy import String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import String, delete, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from zoobar import db, passwords, rpc
+from zoobar import db, passwords, rpc, usernames
 
 MAX_USERNAME = 64
 TOKEN_BYTES = 24          # 192 random bits
+ACCOUNT_ID_BYTES = 16     # 128 random bits
 LOGIN_FAILED = "login failed: unknown user or wrong password"
+BUSY = "the site is busy with other registrations; please try again in a moment"
+# Registrations hash one at a time on all cores but one (a login finds a free
+# core), with a few more waiting; at 600 000 iterations one takes about 3 s.
+HASH_WORKERS = max(1, (os.cpu_count() or 2) - 1)
+REGISTRATIONS_RUNNING = 1
+REGISTRATIONS_WAITING = 4
 
 
 class CredBase(DeclarativeBase):
@@ -36,7 +52,14 @@ class Cred(CredBase):
     token: Mapped[str | None] = mapped_column(String, nullable=True)
 
 
+class NameSkeleton(CredBase):
+    __tablename__ = "name_skeleton"
+    username: Mapped[str] = mapped_column(String, primary_key=True)
+    skeleton: Mapped[str] = mapped_column(String, nullable=False, index=True)
+
+
 cred_db = db.Database("cred", CredBase)
+hashing = passwords.WorkLimit(REGISTRATIONS_RUNNING, REGISTRATIONS_WAITING)
 
 
 def check_username(username: str) -> None:
@@ -48,48 +71,82 @@ def check_username(username: str) -> None:
         raise rpc.Refused("a username cannot contain control characters")
 
 
-def _hash(password: str) -> passwords.Stored:
+def _hash(password: str, wait: bool = True) -> passwords.Stored:
+    """The sweetwords' hashes, within the registration hashing limit."""
     try:
-        return passwords.hash_sweetwords(password)
+        with hashing.slot(wait):
+            return passwords.hash_sweetwords(password, workers=HASH_WORKERS)
     except passwords.BadPassword as err:
         raise rpc.Refused(str(err)) from None
+    except passwords.Busy:
+        raise rpc.Refused(BUSY) from None
 
 
 def _new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def _check_name_is_free(s: Session, username: str, skeleton: str) -> None:
+    if s.get(Cred, username) is not None:
+        raise rpc.Refused(f"the username {username!r} is taken")
+    _record_missing_skeletons(s)
+    lookalike = s.scalars(select(NameSkeleton.username).where(
+        NameSkeleton.skeleton == skeleton, NameSkeleton.username != username)).first()
+    if lookalike is not None:
+        raise rpc.Refused(f"the username {username!r} looks too much like an existing one")
+
+
+def _record_missing_skeletons(s: Session) -> None:
+    """Skeletons for accounts made before skeletons were kept (usually none)."""
+    missing = s.scalars(select(Cred.username).outerjoin(
+        NameSkeleton, NameSkeleton.username == Cred.username)
+        .where(NameSkeleton.username.is_(None))).all()
+    for name in missing:
+        s.add(NameSkeleton(username=name, skeleton=usernames.skeleton(name)))
+
+
 class Auth(rpc.Service):
     name = "auth"
 
-    def __init__(self):
-        self.honeychecker = rpc.client("honeychecker")
-        self.bank = rpc.client("bank")
+    @functools.cached_property
+    def honeychecker(self) -> rpc.Client:
+        return rpc.client("honeychecker")
+
+    @functools.cached_property
+    def bank(self) -> rpc.Client:
+        return rpc.client("bank")
 
     @rpc.method(callers={"dynamic"})
     def register(self, username: str, password: str) -> str:
+        username = usernames.canonical(username)
         check_username(username)
         if not password:
             raise rpc.Refused("the password cannot be empty")
+        skeleton = usernames.skeleton(username)
+        with cred_db.session() as s:      # before any hashing: a taken name costs nothing
+            _check_name_is_free(s, username, skeleton)
         stored = _hash(password)
         token = _new_token()
         with cred_db.session() as s:
-            if s.get(Cred, username) is not None:
-                raise rpc.Refused(f"the username {username!r} is taken")
+            _check_name_is_free(s, username, skeleton)     # again: others ran meanwhile
             # Inside the transaction: a failure here leaves no half-made user.
             self.honeychecker.call("set_index", username=username, index=stored.real_index)
             s.add(Cred(username=username, password=stored.password, salt=stored.salt,
                        token=token))
+            s.add(NameSkeleton(username=username, skeleton=skeleton))
         try:
-            self.bank.call("new_account", username=username)
+            self.bank.call("new_account", username=username,
+                           account_id=secrets.token_hex(ACCOUNT_ID_BYTES))
         except rpc.RpcError:
             with cred_db.session() as s:
-                s.query(Cred).filter_by(username=username).delete()
+                s.execute(delete(Cred).where(Cred.username == username))
+                s.execute(delete(NameSkeleton).where(NameSkeleton.username == username))
             raise
         return token
 
     @rpc.method(callers={"dynamic"})
     def login(self, username: str, password: str) -> str:
+        username = usernames.canonical(username)
         try:
             passwords.encode(password)
         except passwords.BadPassword as err:
@@ -108,7 +165,12 @@ class Auth(rpc.Service):
                       flush=True)
                 raise rpc.Refused(LOGIN_FAILED)
         token = _new_token()
-        upgrade = _hash(password) if passwords.needs_upgrade(stored) else None
+        upgrade = None
+        if passwords.needs_upgrade(stored):
+            try:
+                upgrade = _hash(password, wait=False)
+            except rpc.Refused:
+                pass              # registrations are hashing: upgrade at a later login
         with cred_db.session() as s:
             row = s.get(Cred, username)
             if row is None or row.password != stored:
@@ -139,4 +201,5 @@ class Auth(rpc.Service):
 
 
 def make_service() -> Auth:
+    usernames.skeleton("")        # load the confusables table now, not in a first registration
     return Auth()

@@ -1,7 +1,10 @@
 """The bank: the only holder of balances and of the transfer log.
 
-Databases ``bank`` (table ``bank``: username, zoobars) and ``transfer`` (table
-``transfer``: id, sender, recipient, amount, time). Zoobars move only with a
+Databases ``bank`` (table ``bank``: username, zoobars; table ``account``:
+username, account_id) and ``transfer`` (table ``transfer``: id, sender,
+recipient, amount, time). ``account_id`` is the opaque identity auth issues at
+registration; the profile service keys an owner's files on it, so that a name
+registered again (after a wipe) is a different account. Zoobars move only with a
 valid token for the sender (checked with auth), or, for the profile service,
 out of the profile owner's account. A transfer runs inside one ``BEGIN
 IMMEDIATE`` transaction on the bank database, so concurrent transfers are
@@ -11,6 +14,7 @@ balances.
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from sqlalchemy import Integer, String, select
@@ -20,6 +24,8 @@ from zoobar import db, rpc
 
 INITIAL_ZOOBARS = 10
 LOG_LIMIT = 1000
+ACCOUNT_ID_BYTES = 16     # 128 random bits
+MAX_ACCOUNT_ID = 64
 
 
 class BankBase(DeclarativeBase):
@@ -34,6 +40,16 @@ class Account(BankBase):
     __tablename__ = "bank"
     username: Mapped[str] = mapped_column(String, primary_key=True)
     zoobars: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AccountId(BankBase):
+    __tablename__ = "account"
+    username: Mapped[str] = mapped_column(String, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String, nullable=False, unique=True)
+
+
+def new_account_id() -> str:
+    return secrets.token_hex(ACCOUNT_ID_BYTES)
 
 
 class Transfer(TransferBase):
@@ -53,13 +69,32 @@ class Bank(rpc.Service):
     name = "bank"
 
     @rpc.method(callers={"auth"})
-    def new_account(self, username: str) -> int:
+    def new_account(self, username: str, account_id: str | None = None) -> int:
+        """Open ``username``'s account (idempotent: an existing one keeps its zoobars).
+        ``account_id`` is auth's word on who holds the name now: it replaces any
+        earlier id, so files keyed on the old one stay with the old account."""
+        if account_id is not None and not 0 < len(account_id) <= MAX_ACCOUNT_ID:
+            raise rpc.Refused(f"an account id has 1 to {MAX_ACCOUNT_ID} characters")
         with bank_db.session() as s:
             account = s.get(Account, username)
             if account is None:
                 account = Account(username=username, zoobars=INITIAL_ZOOBARS)
                 s.add(account)
+            if account_id is not None:
+                db.put(s, AccountId, username, account_id=account_id)
             return account.zoobars
+
+    @rpc.method(callers={"profile"})
+    def account_id(self, username: str) -> str | None:
+        """The account's opaque id (made now for an account older than ids), or None."""
+        with bank_db.session() as s:
+            if s.get(Account, username) is None:
+                return None
+            row = s.get(AccountId, username)
+            if row is None:
+                row = AccountId(username=username, account_id=new_account_id())
+                s.add(row)
+            return row.account_id
 
     @rpc.method(callers={"dynamic", "profile"})
     def balance(self, username: str) -> int:
