@@ -325,20 +325,23 @@ def read_output(fd: int, limit: int, seconds: float) -> tuple[bytes, str | None]
 
 
 def read_status(fd: int, seconds: float) -> dict:
+    """The supervisor's verdict: the last complete line on the status pipe (wire format)."""
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         data = b""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and sel.select(deadline - time.monotonic()):
+        while (time.monotonic() < deadline and len(data) <= wire.MAX_LINE
+               and sel.select(deadline - time.monotonic())):
             chunk = os.read(fd, 4096)
             if not chunk:
                 break
             data += chunk
+    lines = [line for line in data.splitlines(keepends=True) if line.endswith(b"\n")]
     try:
-        verdict = json.loads(data.decode().strip().splitlines()[-1])
-        return verdict if isinstance(verdict, dict) else {}
-    except (ValueError, IndexError):
+        verdict = wire.decode(lines[-1])
+    except (wire.WireError, IndexError):
         return {}
+    return verdict if isinstance(verdict, dict) else {}
 
 
 def serve_api(sock: socket.socket, handler: ApiHandler) -> None:
