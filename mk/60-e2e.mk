@@ -5,7 +5,7 @@ HOST_LOCK     := flock /run/zoolab-host.lock
 GRADE_ARGS    ?=
 MOLECULE_LOG  := artifacts/molecule
 
-.PHONY: diagram test-docs lint-molecule check test-e2e molecule test-molecule test-fleet
+.PHONY: diagram test-docs lint-molecule check test-e2e molecule test-molecule test-editions test-fleet
 
 # docs/reachability.{dot,svg} from the service table (Graphviz from Debian).
 diagram:
@@ -35,10 +35,16 @@ test-e2e:
 molecule test-molecule:
 	$(HOST_LOCK) bash molecule/timed-test.sh default $(MOLECULE_LOG)
 
+# The 2026 edition on this host (molecule/edition2026): converge, idempotence,
+# that edition's exercises of the grader; after test-molecule (whose destroy
+# keeps the base image).
+test-editions:
+	$(HOST_LOCK) bash molecule/timed-test.sh edition2026 $(MOLECULE_LOG)
+
 # Three simulated course VMs (nested LXC) provisioned in one run; after
 # test-molecule, whose destroy keeps the base image the VMs reuse. `make test`
 # took 9 min without it and the scenario about 4 min more, so it stays in.
 test-fleet:
 	$(HOST_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-fleet
+TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-editions test-fleet

@@ -101,3 +101,14 @@ def test_a_registration_flood_gets_busy_replies_and_logins_still_work(tmp_path):
         assert results.count("busy") >= flood - 2 * (auth.REGISTRATIONS_RUNNING
                                                      + auth.REGISTRATIONS_WAITING)
         assert results.count("ok") >= auth.REGISTRATIONS_RUNNING + auth.REGISTRATIONS_WAITING
+
+
+def test_a_registration_the_bank_cannot_open_leaves_no_account_behind(tmp_path):
+    with running_stack(tmp_path, sections=["auth", "honeychecker"]) as stack:   # no bank
+        client = stack.client("auth", "dynamic")
+        with pytest.raises(rpc.RemoteError):
+            client.call("register", username="halfmade", password="pw")
+        assert stack.query("cred", "SELECT count(*) FROM cred") == [(0,)]
+        assert stack.query("cred", "SELECT count(*) FROM name_skeleton") == [(0,)]
+        with pytest.raises(rpc.RemoteError, match="login failed"):
+            client.call("login", username="halfmade", password="pw")

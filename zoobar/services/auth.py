@@ -23,7 +23,7 @@ import secrets
 import sys
 import unicodedata
 
-from sqlalchemy import String, select
+from sqlalchemy import String, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from zoobar import db, passwords, rpc, usernames
@@ -139,8 +139,8 @@ class Auth(rpc.Service):
                            account_id=secrets.token_hex(ACCOUNT_ID_BYTES))
         except rpc.RpcError:
             with cred_db.session() as s:
-                s.query(Cred).filter_by(username=username).delete()
-                s.query(NameSkeleton).filter_by(username=username).delete()
+                s.execute(delete(Cred).where(Cred.username == username))
+                s.execute(delete(NameSkeleton).where(NameSkeleton.username == username))
             raise
         return token
 
