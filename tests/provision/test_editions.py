@@ -81,7 +81,7 @@ def test_app_zook_conf_and_dirs_live_under_the_editions_root(rendered, edition):
     assert run["ZOOK_CONF"] == f"{root}/zook.conf" and run["PYTHONPATH"] == root
     assert run["ZOOBAR_DB_DIR"] == f"{root}/zoobar/db"
     assert run["ZOOBAR_SANDBOX_ROOT"] == f"{root}/sandbox"
-    assert f"cd {root}\n" in out["zoolab-run"]
+    assert f"cd {root} || exit 1\n" in out["zoolab-run"]
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
