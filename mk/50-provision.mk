@@ -5,9 +5,10 @@
 #   make down / status      stop the containers / a table of them
 #   make logs [SERVICE=x]   the services' logs, each line prefixed by its container
 #   make clean              remove the containers, base image, bridges, rules
-#   make lint-ansible       ansible-lint (production profile) and yamllint
+#   make lint-ansible       ansible-lint (production profile), yamllint, shellcheck
 #   make test-provision     service-table validation tests (no containers)
-ZOOLAB_CT_DIR   := /var/lib/zoolab/ct
+# The containers' host directories, from group_vars (provision.yml).
+ZOOLAB_CT_DIR    = $(shell $(PYTHON) -c 'from zoolab.group_vars import load; print(load()["zoolab_ct_dir"])')
 LOG_LINES       ?= 50
 PROVISION_LINT_PATHS := inventory playbooks roles group_vars
 
@@ -32,9 +33,15 @@ logs:
 clean:
 	$(PYTHON) zookclean.py
 
+# The bash that stays: these scripts here, and the rendered shell templates
+# in tests/provision/test_shell_templates.py.
+SHELL_SCRIPTS := scripts/bootstrap.sh scripts/molecule molecule/timed-test.sh \
+                 molecule/fleet/files/fleet-vms.sh roles/zoolab_base/files/finish-image.sh
+
 lint-ansible:
 	ansible-lint --profile production $(PROVISION_LINT_PATHS)
 	yamllint -s $(PROVISION_LINT_PATHS)
+	shellcheck $(SHELL_SCRIPTS)
 
 test-provision:
 	$(PYTEST) -q tests/provision

@@ -5,7 +5,7 @@ HOST_LOCK     := flock /run/zoolab-host.lock
 GRADE_ARGS    ?=
 MOLECULE_LOG  := artifacts/molecule
 
-.PHONY: diagram test-docs lint-molecule check test-e2e molecule test-molecule test-fleet
+.PHONY: diagram test-docs lint-molecule check test-e2e molecule test-molecule test-roles test-editions test-fleet
 
 # docs/reachability.{dot,svg} from the service table (Graphviz from Debian).
 diagram:
@@ -35,10 +35,26 @@ test-e2e:
 molecule test-molecule:
 	$(HOST_LOCK) bash molecule/timed-test.sh default $(MOLECULE_LOG)
 
+# Each role alone (roles/<role>/molecule/default: that role and its
+# prerequisites, converge, idempotence, what the role promises, remove), one
+# after the other, each under the host lock. ROLES=zoolab_host picks one.
+MOLECULE_ROLES := zoolab_host zoolab_base zookws_build zoobar_app zoolab_service
+ROLES ?= $(MOLECULE_ROLES)
+test-roles:
+	@set -e; for role in $(ROLES); do \
+	    $(HOST_LOCK) bash molecule/timed-test.sh default $(MOLECULE_LOG) $$role; \
+	done
+
+# The 2026 edition on this host (molecule/edition2026): converge, idempotence,
+# that edition's exercises of the grader; after test-molecule (whose destroy
+# keeps the base image).
+test-editions:
+	$(HOST_LOCK) bash molecule/timed-test.sh edition2026 $(MOLECULE_LOG)
+
 # Three simulated course VMs (nested LXC) provisioned in one run; after
 # test-molecule, whose destroy keeps the base image the VMs reuse. `make test`
 # took 9 min without it and the scenario about 4 min more, so it stays in.
 test-fleet:
 	$(HOST_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-fleet
+TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-roles test-editions test-fleet

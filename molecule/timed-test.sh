@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Run `molecule test -s SCENARIO` and record how long each step took.
-#   molecule/timed-test.sh SCENARIO LOGDIR
-# Writes LOGDIR/SCENARIO.log (full output, each line stamped with seconds since
-# the start) and LOGDIR/SCENARIO-timings.txt (one line per step), prints the
+#   molecule/timed-test.sh SCENARIO LOGDIR [ROLE]
+# With ROLE, the role's own scenario (roles/ROLE/molecule/SCENARIO), logged
+# as ROLE. Writes LOGDIR/NAME.log (full output, each line stamped with seconds
+# since the start) and LOGDIR/NAME-timings.txt (one line per step), prints the
 # timings, and exits with molecule's status. Run it under the host lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 scenario=${1:?scenario}
-logdir=${2:-artifacts/molecule}
+logdir=$repo/${2:-artifacts/molecule}
+role=${3:-}
+name=${role:-$scenario}
 mkdir -p "$logdir"
-export PATH="$PWD/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+if [ -n "$role" ]; then cd "roles/$role"; fi
+export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 set +e
-molecule test -s "$scenario" 2>&1 | .venv/bin/python -u -c '
+"$repo/scripts/molecule" test -s "$scenario" 2>&1 | "$repo/.venv/bin/python" -u -c '
 import re, sys, time
 start = time.monotonic()
 steps, log = [], open(sys.argv[1], "w")
@@ -34,7 +39,7 @@ with open(sys.argv[2], "w") as out:
         out.write(f"{name:12} {took:7.1f} s  {state}\n")
     out.write("total".ljust(12) + f" {total:7.1f} s\n")
 print(open(sys.argv[2]).read(), end="")
-' "$logdir/$scenario.log" "$logdir/$scenario-timings.txt"
+' "$logdir/$name.log" "$logdir/$name-timings.txt"
 status=${PIPESTATUS[0]}
-echo "molecule test -s $scenario: exit $status (timings in $logdir/$scenario-timings.txt)"
+echo "molecule test -s $scenario${role:+ (roles/$role)}: exit $status (timings in $logdir/$name-timings.txt)"
 exit "$status"

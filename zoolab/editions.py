@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoolab.layout import Layout, site_layout
+
 # The host's record (group_vars `zoolab_site_record`; a test keeps the two
 # equal). Read with the standard library only: ./zookld.py may run under a
 # Python without the venv's packages.
@@ -29,10 +31,7 @@ class EditionError(ValueError):
 class Edition:
     name: str            # "2022", "2023", ...
     row: dict            # the edition's row of zoolab_editions
-    root: str            # app root inside containers
-    zook_conf: str
-    db_dir: str
-    sandbox_root: str
+    layout: Layout       # its paths inside containers and on the host
     env: dict[str, str]  # what every service gets (zoolab_edition_env)
 
     @property
@@ -98,7 +97,5 @@ def load(name: str | None = None, sandbox: str | None = None) -> Edition:
     if gv["zoolab_sandbox_backend"] not in gv["zoolab_sandbox_backends"]:
         raise EditionError(f"unknown sandbox backend {gv['zoolab_sandbox_backend']!r}; "
                            f"choose one of {', '.join(gv['zoolab_sandbox_backends'])}")
-    return Edition(name=name, row=known[name], root=gv["zoolab_home"],
-                   zook_conf=gv["zoolab_zookconf_path"], db_dir=gv["zoolab_db_dir"],
-                   sandbox_root=gv["zoolab_sandbox_root"],
+    return Edition(name=name, row=known[name], layout=site_layout(overrides),
                    env={k: str(v) for k, v in gv["zoolab_edition_env"].items()})

@@ -3,21 +3,18 @@
 Inside every container (group_vars/all/zoolab.yml, fixed by the course):
 ``home`` (/home/student, or the edition's root), ``app_dir``, ``zook_conf``,
 ``db_dir`` and ``sandbox_root``; runit's service directory of a container is
-``/run/zoolab/sv/<name>`` (roles/zoolab_service/files/zoolab-init makes it).
-On the host (group_vars/all/provision.yml ``zoolab_state_dir``): each
-container's bind-mounted directories ``<state>/ct/<name>/{home,etc,log}``.
+``<zoolab_sv_dir>/<name>`` (the zoolab-init template makes it).
+On the host (group_vars/all/provision.yml ``zoolab_ct_dir``): each
+container's bind-mounted directories ``<ct>/<name>/{home,etc,log}``.
 
-The Ansible side spells the same paths in its role defaults and scripts;
-tests/provision/test_layout.py checks that the two agree.
+Both sides read these from group_vars (provision.yml defines them once);
+tests/provision/test_layout.py checks nothing spells them otherwise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-
-SV_ROOT = PurePosixPath("/run/zoolab/sv")
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -27,17 +24,15 @@ class Layout:
     db_dir: PurePosixPath
     sandbox_root: PurePosixPath
     state_dir: PurePosixPath
+    ct_root: PurePosixPath
+    sv_root: PurePosixPath
 
     # -- inside a container --------------------------------------------------------
-    @staticmethod
-    def sv_dir(name: str) -> PurePosixPath:
+    def sv_dir(self, name: str) -> PurePosixPath:
         """runit's directory of container ``name``'s service (``sv status`` it)."""
-        return SV_ROOT / name
+        return self.sv_root / name
 
     # -- on the host -----------------------------------------------------------------
-    @property
-    def ct_root(self) -> PurePosixPath:
-        return self.state_dir / "ct"
 
     def ct_dir(self, name: str) -> PurePosixPath:
         return self.ct_root / name
@@ -60,4 +55,5 @@ def site_layout(overrides: dict | None = None) -> Layout:
                   zook_conf=PurePosixPath(gv["zoolab_zookconf_path"]),
                   db_dir=PurePosixPath(gv["zoolab_db_dir"]),
                   sandbox_root=PurePosixPath(gv["zoolab_sandbox_root"]),
-                  state_dir=PurePosixPath(gv["zoolab_state_dir"]))
+                  state_dir=PurePosixPath(gv["zoolab_state_dir"]),
+                  ct_root=PurePosixPath(gv["zoolab_ct_dir"]), sv_root=PurePosixPath(gv["zoolab_sv_dir"]))

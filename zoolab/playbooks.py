@@ -109,5 +109,5 @@ def wrapper(playbook: str, doc: str, argv: list[str] | None = None) -> int:
     opts = service_args(doc.strip().splitlines()[0], argv)
     extra = site_vars(opts.edition, opts.sandbox)  # the deployed edition unless told
     if opts.service:
-        extra["service"] = opts.service
+        extra["zoolab_only_service"] = opts.service
     return run_playbook(playbook, extra, opts.ansible_args)

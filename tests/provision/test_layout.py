@@ -1,48 +1,39 @@
-"""The layout paths zoolab.layout defines agree with what the roles, the
-container's init script and the Makefile spell (they are not Python)."""
+"""The layout paths are defined once, in group_vars (provision.yml): zoolab.layout
+reads them from there, and the roles, the containers' init script and the
+Makefile name the variables instead of spelling the paths."""
 
 from __future__ import annotations
 
 import re
 
-import yaml
-
 from tests.provision.helpers import ROOT
 from zoolab import group_vars
-from zoolab.layout import SV_ROOT, site_layout
+from zoolab.layout import site_layout
+
+SPELLED = re.compile(r"/var/lib/zoolab/ct|/run/zoolab/sv|zoolab_state_dir \}\}/(ct|bin|src)\b")
 
 
-def role_default(role: str, name: str):
-    """A role default resolved against group_vars (only what it uses)."""
-    raw = yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
-    return group_vars.load(overrides=raw, names=[name])[name]
-
-
-def test_the_roles_put_container_directories_where_the_layout_says():
-    layout = site_layout()
-    assert role_default("zoolab_service", "zoolab_service_ct_dir") == str(layout.ct_root)
-    assert role_default("zoobar_app", "zoobar_app_ct_dir") == str(layout.ct_root)
+def test_the_layout_is_what_group_vars_define():
+    gv, layout = group_vars.load(), site_layout()
+    assert str(layout.ct_root) == gv["zoolab_ct_dir"]
+    assert str(layout.sv_dir("auth")) == gv["zoolab_sv_dir"] + "/auth"
+    assert str(layout.ct_log("auth")) == gv["zoolab_ct_dir"] + "/auth/log/current"
 
 
 def test_services_get_the_layouts_sandbox_root_and_zook_conf():
-    env = role_default("zoolab_service", "zoolab_service_env")
+    raw = group_vars.read_files(ROOT / "roles/zoolab_service/defaults")
+    env = group_vars.load(overrides={**raw, "zoolab_containers": []})["zoolab_service_env"]
     layout = site_layout()
     assert env["ZOOBAR_SANDBOX_ROOT"] == str(layout.sandbox_root)
     assert env["ZOOK_CONF"] == str(layout.zook_conf)
     assert env["ZOOBAR_DB_DIR"] == str(layout.db_dir)
 
 
-def test_runit_service_directories_are_under_the_layouts_sv_root():
-    init = (ROOT / "roles/zoolab_service/files/zoolab-init").read_text()
-    assert f"sv={SV_ROOT}/$name" in init and f"runsvdir -P {SV_ROOT}" in init
-    for handlers in ROOT.glob("roles/*/handlers/main.yml"):
-        for path in re.findall(r"/run/zoolab/sv\S*", handlers.read_text()):
-            assert path.startswith(f"{SV_ROOT}/"), handlers
-
-
-def test_make_logs_reads_the_layouts_container_logs():
-    makefile = (ROOT / "mk/50-provision.mk").read_text()
-    ct_dir = re.search(r"^ZOOLAB_CT_DIR\s*:=\s*(\S+)", makefile, re.M).group(1)
-    assert ct_dir == str(site_layout().ct_root)
-    assert "$(ZOOLAB_CT_DIR)/$(or $(SERVICE),*)/log/current" in makefile
-    assert str(site_layout().ct_log("auth")) == f"{ct_dir}/auth/log/current"
+def test_no_role_playbook_or_makefile_spells_a_layout_path():
+    files = [p for pattern in ("roles/**/*.yml", "roles/**/*.j2", "playbooks/**/*.yml", "mk/*.mk")
+             for p in ROOT.glob(pattern) if "molecule" not in p.parts]
+    spelled = {str(p.relative_to(ROOT)): m.group(0) for p in files if (m := SPELLED.search(p.read_text()))}
+    assert not spelled
+    init = (ROOT / "roles/zoolab_service/templates/opt/zoolab/bin/zoolab-init.j2").read_text()
+    assert "sv={{ zoolab_sv_dir }}/$name" in init and "runsvdir -P {{ zoolab_sv_dir }}" in init
+    assert '["zoolab_ct_dir"]' in (ROOT / "mk/50-provision.mk").read_text()

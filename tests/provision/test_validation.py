@@ -66,6 +66,6 @@ def test_site_stops_at_the_table_before_touching_the_host(tmp_path, table):
 
 
 def test_unknown_service_name_is_refused(tmp_path):
-    result = run_playbook("validate.yml", tmp_path, {"service": "nosuch"})
+    result = run_playbook("validate.yml", tmp_path, {"zoolab_only_service": "nosuch"})
     assert result.returncode != 0
     assert "no service named nosuch" in result.stdout

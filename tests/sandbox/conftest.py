@@ -15,6 +15,7 @@ import os
 import pytest
 
 from tests.sandbox.helpers import Site
+from tests.sandbox.wasm_helpers import BACKENDS, backend_env
 from tests.stack import running_stack
 from zoobar.sandbox import Limits, Sandbox
 
@@ -33,7 +34,16 @@ def sandbox(tmp_path) -> Sandbox:
     sb.close()
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """Each sandbox backend in turn (zoobar.sandbox.backends)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Site:
-    with running_stack(tmp_path_factory.mktemp("sandbox-stack"), sections=SECTIONS) as stack:
-        yield Site(stack)
+def site(tmp_path_factory, backend) -> Site:
+    with running_stack(tmp_path_factory.mktemp(f"sandbox-stack-{backend}"), sections=SECTIONS,
+                       env=backend_env(backend)) as stack:
+        s = Site(stack)
+        s.backend = backend
+        yield s

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.sandbox.helpers import must
+from tests.sandbox.wasm_helpers import outcomes
 from zoobar.sandbox.runner import Limits
 
 CTYPES = """
@@ -107,7 +108,8 @@ print('BREACH', found) if found else print('BLOCKED nothing of other owners', os
             "BLOCKED FileNotFoundError"),
     Attempt("write outside its directory", guarded("open('{data_dir}/breach', 'w').write('x')"),
             "BLOCKED FileNotFoundError", checks=[nothing_written_on_the_host]),
-    Attempt("write into the standard library", guarded("import os\nopen(os.__file__, 'a')"),
+    Attempt("write into the standard library",
+            guarded("import os\nwith open(os.__file__, 'a') as f:\n    f.write('#')"),
             "BLOCKED PermissionError"),
     Attempt("plant a usr symlink for the next run's mounts", """
 import os
@@ -314,11 +316,12 @@ def test_escape_attempt_fails_and_the_service_keeps_serving(site, victim, attemp
     attacker = site.user("attacker")
     ctx = Context(site, *victim, attacker)
     service = site.service_pid()
-    site.set_profile(attacker, "#!python\n" + attempt.prelude + ctx.fill(attempt.code))
+    expected, code = outcomes(attempt, site.backend)       # how each backend stops it
+    site.set_profile(attacker, "#!python\n" + attempt.prelude + ctx.fill(code))
     result = site.view(attacker, victim[0])
-    assert result["status"] == attempt.status, result
     assert "BREACH" not in result["output"], result["output"]
-    assert attempt.expect in result["output"], result["output"][:2000]
+    assert any(result["status"] == status and text in result["output"]
+               for text, status in expected), (expected, result["status"], result["output"][:2000])
     for check in attempt.checks:
         check(ctx, result)
     assert site.service_pid() == service, "the profile service was restarted"

@@ -67,6 +67,12 @@ DENIED_SYSCALLS = [
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
+# What a run executes instead of the profile's Python (``--payload FILE ARG``,
+# loaded by the zygote: the wasm backends' zoobar/sandbox/wasm/payload.py), and
+# whether the run's process is confined first (``--no-jail``: not).
+PAYLOAD = None
+JAIL = True
+
 
 def _check(result, what):
     if result != 0:
@@ -275,10 +281,14 @@ def build_filter():
     import seccomp
     filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for name in DENIED_SYSCALLS:
+        if name in getattr(PAYLOAD, "SECCOMP_UNDENIED", ()):
+            continue                            # the payload's own rule follows
         try:
             filt.add_rule(seccomp.ERRNO(errno.EPERM), name)
         except Exception:  # noqa: BLE001, S110 - a name this libseccomp lacks: nothing to deny
             pass
+    if PAYLOAD is not None:
+        PAYLOAD.adjust_filter(filt, seccomp)
     return filt
 
 
@@ -349,7 +359,7 @@ def confine(cfg, filt):
                          (resource.RLIMIT_AS, (lim["memory"],) * 2),
                          (resource.RLIMIT_FSIZE, (lim["file_size"],) * 2),
                          (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
-                         (resource.RLIMIT_NPROC, (0, 0)),
+                         (resource.RLIMIT_NPROC, (getattr(PAYLOAD, "NPROC", 0),) * 2),
                          (resource.RLIMIT_CORE, (0, 0))):
         resource.setrlimit(which, value)
     os.setgroups([])
@@ -396,12 +406,16 @@ def run_python(code, api):
 
 def run_profile(cfg, filt):
     """In the forked child: confine this process, then run the code. Never returns."""
+    if not JAIL:                                # the wasm backend: wasmtime is the boundary
+        os._exit(PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]) & 0xFF)
     try:
         confine(cfg, filt)
-        api = api_module(Api(API_FD))
+        api = api_module(Api(API_FD)) if PAYLOAD is None else None
     except BaseException as e:  # noqa: BLE001 - any failure here means: do not run the code
         os.write(2, f"sandbox setup failed: {e}\n".encode())
         os._exit(70)
+    if PAYLOAD is not None:
+        os._exit(PAYLOAD.run(cfg, "/", API_FD) & 0xFF)
     os._exit(run_python(cfg["code"], api) & 0xFF)
 
 
@@ -476,7 +490,8 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
                "rename")
     except (CopyStopped, OSError) as e:
         _remove_quietly(staging, parent)
-        return [f"your files were not saved ({e}): you keep the files from before this run"]
+        why = e.strerror if isinstance(e, OSError) else e     # never a host path
+        return [f"your files were not saved ({why}): you keep the files from before this run"]
     if skipped:
         return [f"{skipped} entries were not saved (not a regular file, directory or symlink,"
                 f" or a name the sandbox uses: {', '.join(sorted(reserved))})"]
@@ -626,5 +641,17 @@ def zygote(control_fd):
         control.send(str(pid).encode())
 
 
+def load_payload(path, arg):
+    global PAYLOAD
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("zoobar_sandbox_payload", path)
+    PAYLOAD = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(PAYLOAD)
+    PAYLOAD.prepare(arg)
+
+
 if __name__ == "__main__":
+    if sys.argv[2:3] == ["--payload"]:
+        load_payload(sys.argv[3], sys.argv[4])
+        JAIL = "--no-jail" not in sys.argv[5:]
     zygote(int(sys.argv[1]))

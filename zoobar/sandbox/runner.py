@@ -237,7 +237,8 @@ class Zygote:
     Started on first use and again if it has died; requests go one at a time
     over a SOCK_SEQPACKET socketpair (a run's descriptors in, a pid out)."""
 
-    def __init__(self):
+    def __init__(self, program: Path = LAUNCHER, args: tuple[str, ...] = ()):
+        self.program, self.args = program, args     # `program CONTROL_FD *args`
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
@@ -247,7 +248,7 @@ class Zygote:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", str(LAUNCHER), str(theirs.fileno())],
+                [sys.executable, "-I", str(self.program), str(theirs.fileno()), *self.args],
                 stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), close_fds=True,
                 start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         finally:
@@ -324,20 +325,23 @@ def read_output(fd: int, limit: int, seconds: float) -> tuple[bytes, str | None]
 
 
 def read_status(fd: int, seconds: float) -> dict:
+    """The supervisor's verdict: the last complete line on the status pipe (wire format)."""
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         data = b""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and sel.select(deadline - time.monotonic()):
+        while (time.monotonic() < deadline and len(data) <= wire.MAX_LINE
+               and sel.select(deadline - time.monotonic())):
             chunk = os.read(fd, 4096)
             if not chunk:
                 break
             data += chunk
+    lines = [line for line in data.splitlines(keepends=True) if line.endswith(b"\n")]
     try:
-        verdict = json.loads(data.decode().strip().splitlines()[-1])
-        return verdict if isinstance(verdict, dict) else {}
-    except (ValueError, IndexError):
+        verdict = wire.decode(lines[-1])
+    except (wire.WireError, IndexError):
         return {}
+    return verdict if isinstance(verdict, dict) else {}
 
 
 def serve_api(sock: socket.socket, handler: ApiHandler) -> None:

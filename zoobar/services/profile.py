@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 from zoobar import rpc
 from zoobar.sandbox import BUSY, ApiError, Sandbox
+from zoobar.sandbox.backends import make_sandbox
 
 EXECUTABLE_MARK = "#!python"
 SANDBOX_CALLER = "sandbox"      # the "section" the profile's calls come from
@@ -169,7 +170,7 @@ class Profile(rpc.Service):
         # replies instead of a service that cannot start.
         with self._sandbox_lock:
             if self._sandbox is None:
-                self._sandbox = Sandbox()
+                self._sandbox = make_sandbox()     # $ZOOBAR_SANDBOX_BACKEND
             return self._sandbox
 
     @rpc.method(callers={"dynamic"})

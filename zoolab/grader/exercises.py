@@ -21,6 +21,8 @@ from pathlib import Path
 
 import requests
 
+from zoolab import ROOT, editions
+from zoolab.grader import editions as edition_checks
 from zoolab.table import expected_matrix
 from zoolab.grader.site import (
     Browser,
@@ -44,6 +46,11 @@ class Context:
     zook_conf: str                        # path of zook.conf where the runner runs
     pythonpath: str                       # directory holding the zoobar package there
     python: str = "python3"
+    # The edition's row of group_vars/all/editions.yml: which exercises run, and how.
+    spec: dict = field(default_factory=lambda: editions.table()[editions.default()])
+    host: Runner = field(default_factory=lambda: Runner(None))  # runs lxc-stop/-start
+    timeout: float = 60.0                 # HTTP: registration hashes 20 sweetwords
+    reset_done: str | None = None         # how this run emptied the site, once done
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
     shared_password: str = field(default_factory=lambda: "same-" + secrets.token_hex(8))
     _users: dict = field(default_factory=dict)
@@ -52,6 +59,13 @@ class Context:
     @property
     def local(self) -> bool:
         return self.runner.local
+
+    def browser(self) -> Browser:
+        return Browser(self.base_url, self.timeout)
+
+    def forget_users(self) -> None:
+        """After the site's state was emptied: register users anew."""
+        self._users.clear()
 
     def row(self, name: str) -> dict | None:
         return next((r for r in self.rows if r["name"] == name), None)
@@ -67,7 +81,7 @@ class Context:
         if label not in self._users:
             name = f"g{self.tag}{label}"
             password = password or "pw-" + secrets.token_hex(8)
-            browser = Browser(self.base_url)
+            browser = self.browser()
             resp = browser.register(name, password)
             if resp.status_code != 200 or not browser.logged_in_as(resp.text):
                 raise CheckFailed(f"registering {name!r}: HTTP {resp.status_code}, "
@@ -84,12 +98,15 @@ class Context:
         return page_text(resp.text)
 
     def read_db(self, db: str, container: str | None = None) -> tuple[bytes, Path] | None:
-        """The db's bytes (main file + WAL) and a local copy to open with sqlite3."""
+        """The db's bytes (main file + WAL) and a local copy to open with sqlite3;
+        an edition whose grader copies only ``<name>.db`` out gets that file alone."""
         container = container or self.owner_of(db) or db
         main = self.runner.read(container, self.db_path(db))
         if main is None:
             return None
-        wal = self.runner.read(container, self.db_path(db) + "-wal") or b""
+        wal = b""
+        if self.spec["grader_db_read"] == "live":
+            wal = self.runner.read(container, self.db_path(db) + "-wal") or b""
         tmp = Path(tempfile.mkdtemp(prefix="zoolab-grade-"))
         (tmp / f"{db}.db").write_bytes(main)
         if wal:
@@ -133,10 +150,10 @@ def app(ctx: Context) -> str:
     resp = alice.echo(marker)
     need(resp.status_code == 200 and marker in resp.text, f"echo?s={marker} does not echo it")
     # last: logging in again issues a new token, which ends the first session
-    wrong = Browser(ctx.base_url)
+    wrong = ctx.browser()
     resp = wrong.login(alice.username, pw + "x")
     need(not wrong.logged_in_as(resp.text), "a wrong password logs in")
-    again = Browser(ctx.base_url)
+    again = ctx.browser()
     resp = again.login(alice.username, pw)
     need(resp.status_code == 200 and again.logged_in_as(resp.text),
          f"logging in again as {alice.username}: no 'Log out {alice.username}'")
@@ -165,7 +182,7 @@ def _answers(url: str, timeout: float) -> bool:
 
 
 def split(ctx: Context) -> str:
-    home = Browser(ctx.base_url)
+    home = ctx.browser()
     index_url = home.app + "/"
     media = re.findall(r"""["'](/zoobar/media/[^"'?#]+)""", home.get("/").text)
     need(bool(media), "the home page links no /zoobar/media/ file")
@@ -336,7 +353,8 @@ def profiles(ctx: Context) -> str:
     owner, _ = ctx.user("p")
     ctx.user("v")
     code = ("#!python\n"
-            "me = api.call('get_self')\n"
+            + ("import api\n" if ctx.spec["profile_api"] == "module" else "")
+            + "me = api.call('get_self')\n"
             "info = api.call('get_user_info', username=me)\n"
             f"print('PROFILE-{ctx.tag} self=%s visitor=%s zoobars=%s' % "
             "(me, api.call('get_visitor'), info['zoobars']))\n")
@@ -348,13 +366,11 @@ def profiles(ctx: Context) -> str:
     return "executable profile ran with get_self, get_visitor, get_user_info"
 
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "profiles"
-
-
 def example_profiles(ctx: Context) -> str:
-    files = sorted(p for p in EXAMPLES.glob("*.py") if p.read_text().startswith("#!python"))
+    examples = ROOT / ctx.spec["examples"]    # the edition's set (profiles/, profiles/2023/)
+    files = sorted(p for p in examples.glob("*.py") if p.read_text().startswith("#!python"))
     if not files:
-        raise Skipped(f"no executable profiles in {EXAMPLES}")
+        raise Skipped(f"no executable profiles in {examples}")
     owner, _ = ctx.user("ep")
     viewer, _ = ctx.user("ev")
     broken = []
@@ -372,20 +388,32 @@ def example_profiles(ctx: Context) -> str:
 
 
 FILE_OWNER = """#!python
-import os
-name = "grader-secret.txt"
+{api_import}import os
+name = {path!r}
 if os.path.exists(name):
     print("OWNER-READS " + open(name).read())
 else:
     with open(name, "w") as f:
         f.write("{secret}")
     print("OWNER-WROTE")
+for blind in {blind!r}:   # writes the edition's grader makes where nothing should persist
+    try:
+        with open(blind, "w") as f:
+            f.write("{secret}")
+    except OSError:
+        pass
 """
 
 FILE_SNOOP = """#!python
-import os
+{api_import}import os
 found = []
-for top in ("/", "..", "../..", "/home", "/home/student/sandbox", "/tmp"):
+for path in {paths!r}:
+    try:
+        if "{secret}" in open(path, errors="replace").read(4096):
+            found.append(path)
+    except OSError:
+        pass
+for top in ("/", "..", "../..", "/home", "/home/student/sandbox", "/app/sandbox", "/tmp"):
     try:
         for root, dirs, files in os.walk(top):
             for f in files:
@@ -404,8 +432,14 @@ def sandbox_files(ctx: Context) -> str:
     secret = "s" + secrets.token_hex(8)
     owner, _ = ctx.user("fo")
     snoop, _ = ctx.user("fs")
-    owner.set_profile(FILE_OWNER.replace("{secret}", secret))
-    snoop.set_profile(FILE_SNOOP.replace("{secret}", secret))
+    data = ctx.spec["profile_files"] == "data"
+    path = "/data/testfile" if data else "/testfile"
+    blind = ["/testfile", "/lib/testfile"] if data else []
+    api_import = "import api\n" if ctx.spec["profile_api"] == "module" else ""
+    owner.set_profile(FILE_OWNER.replace("{secret}", secret).format(
+        api_import=api_import, path=path, blind=blind))
+    snoop.set_profile(FILE_SNOOP.replace("{secret}", secret).format(
+        api_import=api_import, paths=[path, *blind]))
     first = ctx.view_profile("fs", "fo")
     need("OWNER-WROTE" in first or "OWNER-READS" in first,
          "the owner's profile did not run (no OWNER-WROTE)")
@@ -417,7 +451,8 @@ def sandbox_files(ctx: Context) -> str:
     if "SNOOP-FOUND" in seen:
         raise CheckFailed("another owner's profile found the file: " +
                           seen.split("SNOOP-FOUND", 1)[1][:120])
-    return "owner's files persist and are invisible to other owners"
+    return f"owner's {path} persists and is invisible to other owners" + \
+        (f"; blind writes to {', '.join(blind)} invisible too" if blind else "")
 
 
 ESCAPES = """#!python
@@ -489,9 +524,13 @@ def challenge_profilestore(ctx: Context) -> str:
     return "profiles kept only by profilestore"
 
 
-def exercises(rows: list[dict]) -> list[tuple[str, str, object]]:
-    """(id, title, check) in grading order; the firewall ones follow the table."""
-    out = [
+def exercises(rows: list[dict], spec: dict | None = None) -> list[tuple[str, str, object]]:
+    """(id, title, check) in grading order for the edition ``spec`` (default:
+    group_vars' default edition); the firewall ones follow the table; the
+    edition's state checks come first (they empty the site), its own last."""
+    spec = spec or editions.table()[editions.default()]
+    first, last = edition_checks.edition_exercises(spec)
+    out = first + [
         ("app", "zoobar works: register, login, 10 zoobars, transfer, users page, log, echo", app),
         ("split", "static and dynamic content served by separate services", split),
     ]
@@ -509,13 +548,13 @@ def exercises(rows: list[dict]) -> list[tuple[str, str, object]]:
         ("challenge-honeychecker", "challenge: honeychecker", challenge_honeychecker),
         ("challenge-profilestore", "challenge: profile store", challenge_profilestore),
     ]
-    return out
+    return out + last
 
 
 def run(ctx: Context, only: list[str] | None = None, out=sys.stdout) -> tuple[int, int, int]:
     """Grade; print one PASS/FAIL/SKIP line per exercise; return (passed, failed, skipped)."""
     passed = failed = skipped = 0
-    for ident, title, check in exercises(ctx.rows):
+    for ident, title, check in exercises(ctx.rows, ctx.spec):
         if only and not any(ident.startswith(o) for o in only):
             continue
         start = time.monotonic()

@@ -11,6 +11,10 @@
 # the network: their Debian packages are preinstalled here (apt on the host),
 # and the containers' base image is hard-linked from the host's cache, so the
 # site playbook finds it already built. Run under the host lock.
+#
+# create.yml passes what the roles define: ZOOLAB_FLEET_PACKAGES (comma list:
+# the host role's packages and what a VM needs besides) and
+# ZOOLAB_FLEET_MIRROR (the Debian mirror, chosen as the base image's is).
 set -euo pipefail
 
 STATE=${ZOOLAB_FLEET_DIR:-/var/lib/zoolab-fleet}
@@ -19,19 +23,18 @@ BRIDGE=${ZOOLAB_FLEET_BRIDGE:-zlfleet0}
 GATEWAY=${ZOOLAB_FLEET_GATEWAY:-10.2.0.1}
 HOST_BASE=${ZOOLAB_BASE_DIR:-/var/lib/zoolab/base}
 KEY=$STATE/id_ed25519
-PACKAGES=lxc,python3-lxc,python3,uidmap,debootstrap,iptables,iproute2,rsync,python3-pip,gcc,make,libc6-dev,iputils-ping,tini,procps,curl,ca-certificates,openssh-server,python3-apt
 
 log() { echo "fleet: $*" >&2; }
-
-mirror() { awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources; }
 
 # apt in the image, from the host (chroot shares the host's network); the
 # image keeps an empty resolv.conf so that nothing inside a VM resolves out.
 image_apt() {
     cp /etc/resolv.conf "$1/etc/resolv.conf"
     chroot "$1" apt-get update -qq
+    local packages
+    IFS=, read -ra packages <<< "$ZOOLAB_FLEET_PACKAGES"
     DEBIAN_FRONTEND=noninteractive chroot "$1" apt-get install -y -qq --no-install-recommends \
-        ${PACKAGES//,/ } >/dev/null 2>&1
+        "${packages[@]}" >/dev/null 2>&1
     : > "$1/etc/resolv.conf"
 }
 
@@ -46,7 +49,7 @@ build_image() {
     if [ ! -x "$build/usr/bin/python3" ]; then
         rm -rf "$build"
         log "debootstrap of the VM image (once)"
-        debootstrap --variant=minbase --include="$PACKAGES" bookworm "$build" "$(mirror)" >/dev/null
+        debootstrap --variant=minbase --include="$ZOOLAB_FLEET_PACKAGES" bookworm "$build" "$ZOOLAB_FLEET_MIRROR" >/dev/null
     fi
     cp /etc/apt/sources.list.d/debian.sources "$build/etc/apt/sources.list.d/"
     rm -f "$build/etc/apt/sources.list"
@@ -112,8 +115,8 @@ CONF
 }
 
 wait_ssh() {
-    local addr=$1 i
-    for i in $(seq 100); do
+    local addr=$1
+    for _ in $(seq 100); do
         if ssh -q -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
                -o ConnectTimeout=2 -i "$KEY" "root@$addr" true 2>/dev/null; then
             return 0
@@ -125,6 +128,7 @@ wait_ssh() {
 }
 
 create() {
+    : "${ZOOLAB_FLEET_PACKAGES:?set by molecule/fleet/create.yml}" "${ZOOLAB_FLEET_MIRROR:?set by molecule/fleet/create.yml}"
     local running
     running=$(lxc-ls --running --filter '^zlvm' 2>/dev/null || true)
     [ -z "$running" ] || { log "destroy the running VMs first: $running"; exit 1; }

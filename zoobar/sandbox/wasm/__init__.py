@@ -1,0 +1,77 @@
+"""Profile sandboxes built on CPython for WASI under wasmtime (docs/wasm.md).
+
+``WasmSandbox``: wasmtime alone (the course's design since 2023).
+``LayeredSandbox``: the same wasmtime host, run inside the kernel jail
+(per-owner uid, chroot, no network, rlimits, seccomp), so that an escape
+needs a wasmtime bug and a kernel-jail bug.
+
+Both are ``Sandbox``es: the owner's directory, lock, parallel-run bound, API
+service loop (``runner.serve_api``), the launcher's supervisor (tmpfs view of
+the directory = disk quota, wall clock, copy back) and the verdicts are the
+kernel backend's own. The launcher runs ``payload.py`` in place of the
+profile's Python: jailed first for ``layered``, as it is (``--no-jail``) for
+``wasm``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..runner import LAUNCHER, Limits, Sandbox, Zygote
+
+PAYLOAD = Path(__file__).with_name("payload.py")
+
+
+@dataclass
+class WasmLimits(Limits):
+    guest_memory: int = 128 << 20   # the guest's linear memory (store limit)
+
+
+@dataclass
+class LayeredLimits(WasmLimits):
+    # RLIMIT_AS of the wasmtime host in the jail: the runtime (~90 MiB mapped),
+    # the guest's reserved memory and the runtime's threads' stacks.
+    memory: int = 1 << 30
+    open_files: int = 64
+
+
+def cache_dir_for(root: str) -> str:
+    """Where the compiled module lives: $ZOOBAR_WASM_CACHE, else <sandbox root>/wasm."""
+    return os.environ.get("ZOOBAR_WASM_CACHE") or os.path.join(root, "wasm")
+
+
+def compile_runtime(cache_dir: str) -> None:
+    """Compile the pinned module once (about 15 s on 2 cores); later calls find it."""
+    from . import runtime           # wasmtime is imported only by the backends that use it
+    runtime.compile_module(runtime.make_engine(), cache_dir)
+
+
+@dataclass
+class WasmSandbox(Sandbox):
+    limits: Limits = field(default_factory=WasmLimits)
+    seccomp: bool = False
+    cache_dir: str = ""
+    _zygote: Zygote = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.cache_dir = os.path.abspath(self.cache_dir or cache_dir_for(self.root))
+        compile_runtime(self.cache_dir)
+        self._zygote = self._make_zygote()
+
+    def _make_zygote(self) -> Zygote:
+        return Zygote(LAUNCHER, ("--payload", str(PAYLOAD), self.cache_dir, "--no-jail"))
+
+
+@dataclass
+class LayeredSandbox(WasmSandbox):
+    limits: Limits = field(default_factory=LayeredLimits)
+    seccomp: bool = True
+
+    def _make_zygote(self) -> Zygote:
+        return Zygote(LAUNCHER, ("--payload", str(PAYLOAD), self.cache_dir))
+
+
+__all__ = ["LayeredLimits", "LayeredSandbox", "WasmLimits", "WasmSandbox"]

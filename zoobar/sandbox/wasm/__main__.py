@@ -1,0 +1,27 @@
+"""``python3 -m zoobar.sandbox.wasm [CACHE_DIR]``: compile the pinned CPython module
+now (provisioning, tests), so that no profile view waits for it. CACHE_DIR
+defaults to what the service uses: $ZOOBAR_WASM_CACHE, else
+$ZOOBAR_SANDBOX_ROOT/wasm."""
+
+import os
+import sys
+import time
+
+from . import cache_dir_for, compile_runtime
+from ..runner import DEFAULT_ROOT
+
+
+def main(argv: list[str]) -> int:
+    cache = argv[0] if argv else cache_dir_for(os.environ.get("ZOOBAR_SANDBOX_ROOT", DEFAULT_ROOT))
+    started = time.monotonic()
+    try:
+        compile_runtime(cache)
+    except (RuntimeError, OSError) as err:
+        print(f"zoobar.sandbox.wasm: {err}", file=sys.stderr)
+        return 1
+    print(f"compiled CPython for WASI into {cache} ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

