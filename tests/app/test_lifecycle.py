@@ -84,7 +84,7 @@ def test_zooklocal_serves_the_site_until_sigterm_and_leaves_nothing(tmp_path):
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "ZOOBAR_PBKDF2_ITERATIONS": "1000"})
         url = f"http://127.{net}.0.4:8080/zoobar/index.cgi/echo?s=local-mode"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if "local-mode" in requests.get(url, timeout=10).text:
