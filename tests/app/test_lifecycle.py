@@ -77,30 +77,36 @@ def test_every_log_line_names_its_service(tmp_path):
 
 def test_zooklocal_serves_the_site_until_sigterm_and_leaves_nothing(tmp_path):
     net, lock = claim_net()
+    log = tmp_path / "local.log"     # a file, not a pipe: a full pipe would stall the stack
+    proc = None
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "zoolab.local", "--net",
-                                 str(net), "--main-host", f"127.{net}.0.4", "--data-dir",
-                                 str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "ZOOBAR_PBKDF2_ITERATIONS": "1000"})
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "zoolab.local", "--net",
+                                     str(net), "--main-host", f"127.{net}.0.4", "--data-dir",
+                                     str(tmp_path)], cwd=ROOT, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    env={**os.environ, "ZOOBAR_PBKDF2_ITERATIONS": "1000"})
         url = f"http://127.{net}.0.4:8080/zoobar/index.cgi/echo?s=local-mode"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                if "local-mode" in requests.get(url, timeout=2).text:
+                if "local-mode" in requests.get(url, timeout=10).text:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass                # still starting (slow on a loaded machine)
             assert time.monotonic() < deadline, "make local's site never answered"
             time.sleep(0.2)
         children = [int(p) for p in subprocess.run(["pgrep", "-f", str(tmp_path / "zook.conf")],
                                                    capture_output=True, text=True).stdout.split()]
         assert len(children) >= 8
         proc.send_signal(signal.SIGTERM)
-        output = proc.communicate(timeout=30)[0].decode()
-        assert proc.returncode == 0 and "stopping" in output
+        proc.wait(timeout=30)
+        assert proc.returncode == 0 and "stopping" in log.read_text(errors="replace")
         assert [p for p in children if os.path.exists(f"/proc/{p}")] == []
     finally:
+        if proc is not None and proc.poll() is None:    # a failed check leaves nothing running
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         lock.close()
 
 
