@@ -203,6 +203,16 @@ def closed_by_server(s: socket.socket) -> bool:
         s.setblocking(True)
 
 
+def closed_soon(s: socket.socket, seconds: float = 5.0) -> bool:
+    """closed_by_server, polled: the server's sweep may run late on a loaded machine."""
+    deadline = time.monotonic() + seconds
+    while not closed_by_server(s):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_one_address_cannot_fill_the_table(fs_site):
     many_sockets(1200)
     held = hold_idle(fs_site, 9, 1030)
@@ -236,7 +246,7 @@ def test_an_address_at_its_limit_gives_up_its_oldest_idle_connection(site, docro
     newest = hold_idle(site, 9, 1)
     assert b" 200 " in newest[0][1]
     time.sleep(0.2)
-    assert closed_by_server(held[0][0])
+    assert closed_soon(held[0][0])
     assert not any(closed_by_server(s) for s, _ in held[1:])
     for s, _ in held + newest:
         s.close()
@@ -265,7 +275,7 @@ def test_a_full_table_closes_the_oldest_idle_connection_before_refusing(site, do
     assert parse_response(read_until_close(r))[0].body == NOTES
     r.close()
     time.sleep(0.2)
-    assert closed_by_server(held[0][0])
+    assert closed_soon(held[0][0])
     for s, _ in held:
         s.close()
 
