@@ -59,4 +59,6 @@ test-editions:
 test-fleet:
 	$(HOST_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-editions test-fleet
+# test-editions is not in `make test` yet: its first full run (fresh clone, 1 Dec)
+# converged and was idempotent but failed its first verify task (issue 13 open).
+TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-fleet
