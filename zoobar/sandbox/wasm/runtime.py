@@ -193,6 +193,9 @@ def compile_module(engine: wasmtime.Engine, cache_dir: str) -> tuple[Path, bool]
         finally:
             os.close(fd)
         os.replace(tmp, target)             # replaces a foreign or damaged file, never uses it
+        for stale in cache.glob("python-*.cwasm"):
+            if stale.name != target.name:
+                stale.unlink()              # another wasmtime's or other settings'
     finally:
         os.close(lock)
     return target, True
