@@ -90,11 +90,15 @@ class Stack:
 @contextlib.contextmanager
 def running_stack(data_dir: Path, env: dict | None = None, sections: list[str] | None = None,
                   wait_for: list[str] | None = None, frontend: str | None = None,
-                  timeout: float = 30.0, firewall: bool = True) -> Iterator[Stack]:
+                  timeout: float = 30.0, firewall: bool = False) -> Iterator[Stack]:
     """Start a stack in ``data_dir``, wait until ``wait_for`` (default: all) answer,
-    yield it, and stop every process on the way out. As root, the table's
-    accept_from holds on the stack's loopback net (``stack.firewall`` says
-    whether it does; ``firewall=False`` leaves only each method's callers=)."""
+    yield it, and stop every process on the way out.
+
+    With ``firewall=True`` (and root) the table's accept_from holds on the
+    stack's loopback net as in containers (``stack.firewall`` says whether it
+    does). Off by default: most tests attack the second layer, each RPC
+    method's callers=, from addresses the firewall would refuse before any
+    RPC is read (tests/e2e/test_local_firewall.py runs stacks with it on)."""
     net, lock = claim_net()
     data_dir.mkdir(parents=True, exist_ok=True)
     main_host = f"127.{net}.0.4"

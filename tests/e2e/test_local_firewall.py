@@ -16,10 +16,18 @@ from tests.stack import running_stack
 from zoobar import rpc
 from zoolab import local as zooklocal
 from zoolab import localfw, table
+from zoolab.site import SiteClient, page_text
 
 needs_root = pytest.mark.skipif(localfw.available() is not None,
                                 reason=f"local firewall unavailable: {localfw.available()}")
 LIGHT = ["auth", "bank", "echo"]      # three RPC services: cheap stacks for the concurrent test
+
+
+@pytest.fixture(scope="module")
+def walled(tmp_path_factory):
+    """A whole local stack with the table's accept_from in force."""
+    with running_stack(tmp_path_factory.mktemp("walled"), firewall=True) as stack:
+        yield stack
 
 
 def connects(stack, source: str | None, target: str) -> bool:
@@ -53,19 +61,31 @@ def live_chains(net: int) -> list[str]:
 
 
 @needs_root
-def test_every_pair_of_the_whole_stack_behaves_as_the_table_says(local_stack):
-    assert local_stack.firewall
-    assert check_matrix(local_stack, local_stack.sup.names) == []
-    assert connects(local_stack, None, "main"), "the host reaches the dispatcher"
-    assert not connects(local_stack, None, "bank"), "the host is no caller of the bank"
+def test_every_pair_of_the_whole_stack_behaves_as_the_table_says(walled):
+    assert walled.firewall
+    assert check_matrix(walled, walled.sup.names) == []
+    assert connects(walled, None, "main"), "the host reaches the dispatcher"
+    assert not connects(walled, None, "bank"), "the host is no caller of the bank"
 
 
 @needs_root
-def test_an_allowed_caller_is_answered_and_a_refused_one_gets_no_connection(local_stack):
-    assert local_stack.client("echo", as_section="dynamic").call("echo", s="hi") == "hi"
+def test_an_allowed_caller_is_answered_and_a_refused_one_gets_no_connection(walled):
+    assert walled.client("echo", as_section="dynamic").call("echo", s="hi") == "hi"
     # profile never reaches auth (DESIGN 4.1): refused before any RPC is read
     with pytest.raises(rpc.RpcUnavailable, match="cannot reach auth"):
-        local_stack.client("auth", as_section="profile").call("login", username="a", password="b")
+        walled.client("auth", as_section="profile").call("login", username="a", password="b")
+
+
+@needs_root
+def test_the_site_works_through_the_firewall(walled):
+    """zookd2 reaches dynamic from main's address, dynamic reaches auth and bank,
+    auth opens the account at the bank, the profile service reaches the bank."""
+    alice, bob = SiteClient(walled.base, timeout=30), SiteClient(walled.base, timeout=30)
+    assert alice.logged_in_as(alice.register("fwalice", "pw").text)
+    assert bob.logged_in_as(bob.register("fwbob", "pw").text)
+    assert "Sent 2 zoobars" in page_text(alice.transfer("fwbob", 2).text)
+    alice.set_profile("#!python\nprint('balance', api.call('get_user_info', username='fwbob')['zoobars'])")
+    assert "balance 12" in page_text(bob.users("fwalice").text)
 
 
 @needs_root
@@ -76,7 +96,7 @@ def test_stacks_on_different_nets_enforce_their_own_rules_concurrently(tmp_path)
 
     def run(i: int) -> None:
         try:
-            with running_stack(tmp_path / f"s{i}", sections=LIGHT) as stack:
+            with running_stack(tmp_path / f"s{i}", sections=LIGHT, firewall=True) as stack:
                 stacks[i] = stack
                 release.wait(120)
         except BaseException as err:           # reported by the main thread
@@ -118,7 +138,7 @@ def test_a_crashed_stacks_chains_are_swept_when_a_stack_starts(tmp_path):
     localfw.install(net, localfw.local_rows(net, f"127.{net}.0.4", 8080))
     assert live_chains(net)
     lock.close()                               # the stack "died": its lock is gone, its rules not
-    with running_stack(tmp_path / "after", sections=["echo"]) as stack:
+    with running_stack(tmp_path / "after", sections=["echo"], firewall=True) as stack:
         assert stack.firewall
         assert live_chains(net) == []
         assert live_chains(stack.net)
