@@ -108,9 +108,10 @@ def running_stack(data_dir: Path, env: dict | None = None, sections: list[str] |
     log = open(data_dir / "stack.log", "w")
     sup = zooklocal.Supervisor(conf, environment, sections=sections, out=log)
     try:
-        with zooklocal.accept_from_enforced(net, main_host, 8080, frontend,
-                                            lambda text: sup.log("stack", text),
-                                            firewall) as enforced:
+        walls = (zooklocal.accept_from_enforced(net, main_host, 8080, frontend,
+                                                lambda text: sup.log("stack", text))
+                 if firewall else contextlib.nullcontext(False))
+        with walls as enforced:
             try:
                 sup.start()
                 sup.wait_ready(wait_for, timeout=timeout)
