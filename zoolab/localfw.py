@@ -76,6 +76,12 @@ def local_rows(net: int, main_host: str, main_port: int, frontend: str | None = 
     rows = table.service_rows(gv["zoolab_services"], f"127.{net}", 4,
                               frontend=gv["zoolab_frontend_server"], home=gv["zoolab_home"])
     rows = render_conf.local_overrides(rows, net, main_host, main_port, ROOT)
+    network = ipaddress.ip_network(f"127.{net}.0.0/16")
+    for row in rows:
+        # make local's main on 127.0.0.1: its callers know it by that address
+        # alone (which the host's own clients share)
+        if ipaddress.ip_address(row["host"]) not in network:
+            row["subnet"] = f"{row['host']}/32"
     return table.container_rows(rows)
 
 

@@ -159,6 +159,16 @@ def test_each_services_local_rules_are_its_container_rules_with_loopback_address
         assert rules[-1].endswith("-j REJECT --reject-with icmp-port-unreachable")
 
 
+def test_with_main_on_the_hosts_address_its_callers_know_it_by_that_address_alone():
+    rows = {r["name"]: r for r in localfw.local_rows(1, "127.0.0.1", 8080)}
+    dynamic = localfw.service_rules(1, rows["dynamic"])
+    assert any("-s 127.0.0.1/32 " in r and r.endswith("-j ACCEPT") for r in dynamic)
+    dispatch = [line for line in localfw.ruleset(1, list(rows.values())).splitlines()
+                if line.startswith(f"-A {localfw.stack_chain(1)} -d 127.0.0.1/32")]
+    assert dispatch == [f"-A zoolab-l1 -d 127.0.0.1/32 -p tcp --dport 8080 -j "
+                        f"{localfw.service_chain(1, rows['main'])}"], "only main's port is main's"
+
+
 def test_without_root_local_mode_says_accept_from_is_not_enforced(monkeypatch):
     monkeypatch.setattr(localfw, "available", lambda: "not running as root")
     said: list[str] = []
