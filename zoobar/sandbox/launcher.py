@@ -35,6 +35,7 @@ import signal
 import stat
 import sys
 import sysconfig
+import time
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
@@ -507,7 +508,9 @@ def _remove_quietly(name, parent):
 
 def supervise(cfg_fd, api_fd, status_fd):
     """One run (in a fresh child of the zygote, stdout/stderr = the output pipe)."""
+    phases = {"supervisor": time.monotonic()}   # when each phase ended (bench/profile)
     cfg = json.loads(read_all(cfg_fd))
+    phases["description"] = time.monotonic()
     cfg["api_fd"] = api_fd
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -535,6 +538,7 @@ def supervise(cfg_fd, api_fd, status_fd):
     _mount(stdlib, inside, None, MS_BIND | MS_REC)
     _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
     reserved = {stdlib.split("/")[1]}           # usr: the sandbox's, in the owner's /
+    phases["mounts"] = time.monotonic()
     notes, savable = load_files(real, work, uid, reserved)
     os.close(real)
     try:
@@ -545,7 +549,9 @@ def supervise(cfg_fd, api_fd, status_fd):
     for note in notes:
         write_note(1, note)
 
+    phases["copy_in"] = time.monotonic()
     filt = build_filter() if cfg.get("seccomp", True) else None
+    phases["filter"] = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(parent)
@@ -560,6 +566,7 @@ def supervise(cfg_fd, api_fd, status_fd):
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     wstatus, timed_out = wait_with_deadline(pid, cfg["timeout"])
+    phases["profile"] = time.monotonic()
     result = verdict(wstatus, timed_out)
     if savable:
         saved = save_files(parent, name, owner_dir, work, uid, lim, reserved)
@@ -569,6 +576,8 @@ def supervise(cfg_fd, api_fd, status_fd):
     os.close(note_fd)
     if notes:
         result["detail"] = "; ".join([result.get("detail", ""), *notes]).lstrip("; ")
+    phases["save"] = time.monotonic()
+    result["phases"] = phases
     os.write(status_fd, json.dumps(result).encode() + b"\n")
     os.close(status_fd)
     _remove_quietly(name + ".new", parent)      # the files from before the run, if saved
@@ -600,7 +609,6 @@ def zygote(control_fd):
     # (import html alone is ~3 ms of a ~15 ms run; docs/performance.md).
     import base64  # noqa: F401
     import html  # noqa: F401
-    import time  # noqa: F401
     import traceback  # noqa: F401
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)       # supervisors reap themselves
     control = socket.socket(fileno=control_fd)

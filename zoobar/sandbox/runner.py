@@ -87,6 +87,9 @@ class Result:
     status: str                     # "ok" | "timeout" | "error" | "busy"
     detail: str = ""
     seconds: float = 0.0
+    # When each phase of the run ended, in seconds since the run began, in
+    # order (bench/profile prints the breakdown); empty for a "busy" answer.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,27 +157,34 @@ class Sandbox:
 
     def run(self, owner: str, code: str, api: ApiHandler) -> Result:
         started = time.monotonic()
+        marks = {"start": started}      # when each phase ended (Result.phases)
         uid, d = self.prepare_owner(owner)
+        marks["owner"] = time.monotonic()
         deadline = started + self.limits.lock_wait
         lock = self._lock(uid, deadline)
         if lock is None:
             return Result(BUSY, "busy", "the owner's profile is running",
                           time.monotonic() - started)
+        marks["lock"] = time.monotonic()
         try:
             # at most `parallel` runs at once, whoever the owners: memory is finite
             if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 return Result(BUSY, "busy", "too many runs at once", time.monotonic() - started)
+            marks["slot"] = time.monotonic()
             try:
-                result = self._launch(uid, str(d), code, api, lock)
+                result = self._launch(uid, str(d), code, api, lock, marks)
             finally:
                 self._slots.release()
         finally:
             os.close(lock)              # closing releases the flock
-        result.seconds = time.monotonic() - started
+        marks["end"] = time.monotonic()
+        result.seconds = marks["end"] - started
+        result.phases = {name: t - started
+                         for name, t in sorted(marks.items(), key=lambda kv: kv[1])}
         return result
 
     def _launch(self, uid: int, directory: str, code: str, api: ApiHandler,
-                lock: int) -> Result:
+                lock: int, marks: dict[str, float]) -> Result:
         lim = self.limits
         api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cfg_r, cfg_w = os.pipe()
@@ -182,6 +192,7 @@ class Sandbox:
         status_r, status_w = os.pipe()
         mine = {cfg_w, out_r, status_r}             # closed on the way out, whatever happens
         server = None
+        api_marks: dict[str, float] = {}
         try:
             try:
                 pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w, lock])
@@ -191,7 +202,9 @@ class Sandbox:
                 for fd in (cfg_r, out_w, status_w):
                     os.close(fd)
                 api_child.close()
-            server = threading.Thread(target=serve_api, args=(api_parent, api), daemon=True)
+            marks["spawn"] = time.monotonic()
+            server = threading.Thread(target=serve_api, args=(api_parent, api, api_marks),
+                                      daemon=True)
             server.start()
             cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
                    "seccomp": self.seccomp, "limits": asdict(lim)}
@@ -201,12 +214,15 @@ class Sandbox:
                 pass
             os.close(cfg_w)                         # end of the description
             mine.discard(cfg_w)
+            marks["sent"] = time.monotonic()
             # The supervisor enforces the wall clock itself (and then saves the
             # directory); this deadline is only the backstop if it does not.
             output, overflow = read_output(out_r, lim.output, lim.timeout + 5.0)
             os.close(out_r)                         # a profile still printing gets EPIPE
             mine.discard(out_r)
+            marks["output"] = time.monotonic()
             verdict = {} if overflow == "time" else read_status(status_r, lim.timeout + 5.0)
+            marks["verdict"] = time.monotonic()
             if not verdict:
                 kill_run(supervisor, pid)
         finally:
@@ -215,6 +231,10 @@ class Sandbox:
             api_parent.close()
             if server is not None:
                 server.join(timeout=5.0)
+        phases = verdict.get("phases")
+        if isinstance(phases, dict):
+            marks.update({k: v for k, v in phases.items() if isinstance(v, (int, float))})
+        marks.update(api_marks)
         text = output.decode("utf-8", "replace")
         if overflow == "size":
             return Result(text + f"\n[output cut: more than {lim.output} bytes]", "error",
@@ -344,7 +364,8 @@ def read_status(fd: int, seconds: float) -> dict:
     return verdict if isinstance(verdict, dict) else {}
 
 
-def serve_api(sock: socket.socket, handler: ApiHandler) -> None:
+def serve_api(sock: socket.socket, handler: ApiHandler,
+              marks: dict[str, float] | None = None) -> None:
     """Answer the profile's calls until it hangs up, at most API_CALLS_MAX.
 
     The wire format is zoobar.wire's (the RPC one): ``[name, {kwargs}]`` in,
@@ -363,7 +384,11 @@ def serve_api(sock: socket.socket, handler: ApiHandler) -> None:
                 continue
             if line is None:
                 return
+            if marks is not None:
+                marks.setdefault("api_first_call", time.monotonic())
             send(f, answer(line, handler))
+            if marks is not None:
+                marks["api_last_reply"] = time.monotonic()
         send(f, wire.error(wire.TOO_MANY, f"more than {API_CALLS_MAX} API calls"))
     except OSError:
         return                           # the profile went away mid-call
