@@ -42,7 +42,8 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
 MNT_DETACH, RENAME_EXCHANGE = 2, 2
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 22, 38
+SECCOMP_MODE_FILTER = 2
 
 API_FD = 3          # where the profile finds its API channel
 DATA_DIR = "data"   # the owner's /data (2023+ profiles): a directory of their own /
@@ -73,6 +74,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # whether the run's process is confined first (``--no-jail``: not).
 PAYLOAD = None
 JAIL = True
+# The compiled seccomp filter (a Filter), or why the zygote could not make it.
+FILTER = None
 
 
 def _check(result, what):
@@ -276,6 +279,34 @@ def remove_dir(name, parent_fd):
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=parent_fd)
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class Filter:
+    """The seccomp filter as the kernel takes it (BPF), compiled once in the
+    zygote (``compile_filter``) and loaded by each run's profile with prctl,
+    after no_new_privs: the same program libseccomp would load, without
+    building it again for every run."""
+
+    def __init__(self, program: bytes):
+        self.program = ctypes.create_string_buffer(program, len(program))
+        self.fprog = SockFprog(len(program) // 8, ctypes.addressof(self.program))
+
+    def load(self):
+        _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.fprog), 0, 0),
+               "seccomp")
+
+
+def compile_filter():
+    """build_filter's rules as BPF (libseccomp's export_bpf: what its load() loads)."""
+    fd = os.memfd_create("seccomp-filter")
+    with os.fdopen(fd, "w+b") as f:
+        build_filter().export_bpf(f)
+        f.seek(0)
+        return Filter(f.read())
 
 
 def build_filter():
@@ -506,8 +537,10 @@ def _remove_quietly(name, parent):
         pass                                    # the owner's next run removes it
 
 
-def supervise(cfg_fd, api_fd, status_fd):
-    """One run (in a fresh child of the zygote, stdout/stderr = the output pipe)."""
+def supervise(cfg_fd, api_fd, status_fd, fresh):
+    """One run (in a fresh child of the zygote, stdout/stderr = the output pipe).
+    `fresh`: the zygote made the network and IPC namespaces this process is in
+    for this run alone (see zygote)."""
     phases = {"supervisor": time.monotonic()}   # when each phase ended (bench/profile)
     cfg = json.loads(read_all(cfg_fd))
     phases["description"] = time.monotonic()
@@ -521,7 +554,7 @@ def supervise(cfg_fd, api_fd, status_fd):
     parent = _opendir(parent_dir, None)
     remove_dir(name + ".new", parent)           # left by a run killed while saving
 
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
+    _check(_libc.unshare(CLONE_NEWNS | (0 if fresh else CLONE_NEWIPC | CLONE_NEWNET)), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     real = _opendir(name, parent)
     # Inodes: the owner's `inodes`, plus the tmpfs's root and the directories
@@ -550,7 +583,11 @@ def supervise(cfg_fd, api_fd, status_fd):
         write_note(1, note)
 
     phases["copy_in"] = time.monotonic()
-    filt = build_filter() if cfg.get("seccomp", True) else None
+    filt = None
+    if cfg.get("seccomp", True):
+        if not isinstance(FILTER, Filter):
+            raise RuntimeError(f"no seccomp filter: {FILTER}")
+        filt = FILTER
     phases["filter"] = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -610,8 +647,14 @@ def zygote(control_fd):
     import base64  # noqa: F401
     import html  # noqa: F401
     import traceback  # noqa: F401
+    global FILTER
+    try:
+        FILTER = compile_filter()
+    except Exception as e:  # noqa: BLE001 - said to every run that asks for the filter
+        FILTER = f"{type(e).__name__}: {e}"
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)       # supervisors reap themselves
     control = socket.socket(fileno=control_fd)
+    fresh = fresh_namespaces()
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 64, 5)
@@ -636,7 +679,7 @@ def zygote(control_fd):
             os.dup2(out_fd, 2)
             os.close(out_fd)
             try:
-                supervise(cfg_fd, api_fd, status_fd)
+                supervise(cfg_fd, api_fd, status_fd, fresh)
             except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
                 msg = json.dumps({"status": "error", "detail": f"sandbox failed: {e}"}).encode()
                 try:
@@ -647,6 +690,16 @@ def zygote(control_fd):
         for fd in fds:
             os.close(fd)
         control.send(str(pid).encode())
+        fresh = fresh_namespaces()              # the next run's, while this one runs
+
+
+def fresh_namespaces():
+    """Move this process (the zygote) into new network and IPC namespaces, so
+    that the next run it forks starts in namespaces no other run has had
+    (creating a network namespace costs 1-4 ms: done here, after the reply,
+    instead of on the run's critical path). -> whether that worked; if not,
+    the run makes its own."""
+    return _libc.unshare(CLONE_NEWIPC | CLONE_NEWNET) == 0
 
 
 def load_payload(path, arg):
