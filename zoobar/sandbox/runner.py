@@ -4,8 +4,9 @@ The service side of the sandbox. ``Sandbox.run(owner, code, api)`` assigns the
 owner's uid, prepares their private directory, takes that uid's lock (runs of
 one owner serialize, different owners run in parallel; a run that cannot have
 its turn within ``Limits.lock_wait`` answers status "busy"), has the launcher
-(``launcher.py``: a root "zygote" started once) fork a supervisor that confines
-the profile and holds the lock too until the run is over, answers the
+(``launcher.py``: a root "zygote" started once) fork the run's process, which
+confines itself, while the zygote holds the lock too until the run is over
+(its files saved), answers the
 profile's API calls with ``api(name, kwargs)`` on a private socketpair, reads
 its output up to a limit, and returns ``Result(output, status)``.
 
@@ -23,7 +24,6 @@ import fcntl
 import importlib.util
 import json
 import os
-import select
 import selectors
 import shutil
 import signal
@@ -187,35 +187,30 @@ class Sandbox:
                 lock: int, marks: dict[str, float]) -> Result:
         lim = self.limits
         api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg_r, cfg_w = os.pipe()
+        cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
+               "seccomp": self.seccomp, "limits": asdict(lim)}
+        description = os.memfd_create("zoobar-run", os.MFD_CLOEXEC)
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
-        mine = {cfg_w, out_r, status_r}             # closed on the way out, whatever happens
+        mine = {out_r, status_r}                    # closed on the way out, whatever happens
         server = None
         api_marks: dict[str, float] = {}
         try:
             try:
-                pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w, lock])
-                supervisor = os.pidfd_open(pid)     # race-free: it waits for its description
-                mine.add(supervisor)
+                write_all(description, json.dumps(cfg).encode())
+                marks["sent"] = time.monotonic()
+                _, child = self._zygote.spawn([description, out_w, api_child.fileno(),
+                                                 status_w, lock])
+                mine.add(child)
             finally:
-                for fd in (cfg_r, out_w, status_w):
+                for fd in (description, out_w, status_w):
                     os.close(fd)
                 api_child.close()
             marks["spawn"] = time.monotonic()
             server = threading.Thread(target=serve_api, args=(api_parent, api, api_marks),
                                       daemon=True)
             server.start()
-            cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
-                   "seccomp": self.seccomp, "limits": asdict(lim)}
-            try:
-                write_all(cfg_w, json.dumps(cfg).encode())
-            except BrokenPipeError:
-                pass
-            os.close(cfg_w)                         # end of the description
-            mine.discard(cfg_w)
-            marks["sent"] = time.monotonic()
-            # The supervisor enforces the wall clock itself (and then saves the
+            # The launcher enforces the wall clock itself (and then saves the
             # directory); this deadline is only the backstop if it does not.
             output, overflow = read_output(out_r, lim.output, lim.timeout + 5.0)
             os.close(out_r)                         # a profile still printing gets EPIPE
@@ -224,7 +219,7 @@ class Sandbox:
             verdict = {} if overflow == "time" else read_status(status_r, lim.timeout + 5.0)
             marks["verdict"] = time.monotonic()
             if not verdict:
-                kill_run(supervisor, pid)
+                kill_run(child)
         finally:
             for fd in mine:
                 os.close(fd)
@@ -252,7 +247,7 @@ class Sandbox:
 
 
 class Zygote:
-    """The launcher process that forks one supervisor per run (launcher.zygote).
+    """The launcher process that forks one process per run and watches it (launcher.zygote).
 
     Started on first use and again if it has died; requests go one at a time
     over a SOCK_SEQPACKET socketpair (a run's descriptors in, a pid out)."""
@@ -273,24 +268,29 @@ class Zygote:
                 start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         finally:
             theirs.close()
-        # Before its first fork, so every supervisor and profile inherits it: a
+        # Before its first fork, so every run (and saver) inherits it: a
         # profile burning CPU yields to the site's own processes (nice 0).
         os.setpriority(os.PRIO_PROCESS, self._proc.pid, RUN_NICE)
         mine.settimeout(10.0)
         self._sock = mine
 
-    def spawn(self, fds: list[int]) -> int:
+    def spawn(self, fds: list[int]) -> tuple[int, int]:
+        """Start a run. -> its pid and a pidfd of it (the caller closes it)."""
         with self._lock:
             for _ in range(2):
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()
+                pidfds: list[int] = []
                 try:
                     socket.send_fds(self._sock, [b"run"], fds)
-                    pid = int(self._sock.recv(64) or b"-1")
+                    msg, pidfds, _, _ = socket.recv_fds(self._sock, 64, 1)
+                    pid = int(msg or b"-1")
                 except (OSError, ValueError):
                     pid = -1
-                if pid > 0:
-                    return pid
+                if pid > 0 and len(pidfds) == 1:
+                    return pid, pidfds[0]
+                for fd in pidfds:
+                    os.close(fd)
                 self.close()
             raise RuntimeError("the sandbox launcher does not answer")
 
@@ -313,12 +313,10 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def kill_run(pidfd: int, pid: int) -> None:
-    """Kill a run's supervisor and its profile (one process group), if still there."""
-    if select.select([pidfd], [], [], 0)[0]:
-        return                          # already gone: the number may be someone else's now
+def kill_run(pidfd: int) -> None:
+    """Kill a run's process, if still there (a pidfd: never anyone else)."""
     try:
-        os.killpg(pid, signal.SIGKILL)
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -345,7 +343,7 @@ def read_output(fd: int, limit: int, seconds: float) -> tuple[bytes, str | None]
 
 
 def read_status(fd: int, seconds: float) -> dict:
-    """The supervisor's verdict: the last complete line on the status pipe (wire format)."""
+    """The launcher's verdict: the last complete line on the status pipe (wire format)."""
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         data = b""
