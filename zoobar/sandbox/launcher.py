@@ -343,9 +343,16 @@ class Api:
             super().__init__(message)
             self.kind = kind
 
-    def __init__(self, fd):
-        import socket
+    def __init__(self, fd, known=None, calls=None):
         self._file = socket.socket(fileno=fd).makefile("rwb")
+        # Answers the service gave with the run (calls without arguments whose
+        # answer is a string fixed for the run: get_self, get_visitor), so
+        # they cost no round trip; anything else goes over the channel. They
+        # count towards the run's calls like the others: past the service's
+        # bound (`calls`), a call gets its TooMany error here too.
+        self._known = {k: v for k, v in (known or {}).items()
+                       if isinstance(k, str) and isinstance(v, str)}
+        self._max_calls, self._calls = calls, 0
 
     @staticmethod
     def request(name, kwargs):
@@ -373,6 +380,12 @@ class Api:
         raise Api.Error("malformed reply")
 
     def call(self, name, **kwargs):
+        if self._max_calls is not None:
+            if self._calls >= self._max_calls:
+                raise Api.Error(f"more than {self._max_calls} API calls", "TooMany")
+            self._calls += 1
+        if not kwargs and name in self._known:
+            return self._known[name]
         self._file.write(self.request(name, kwargs))
         self._file.flush()
         return self.result(self._file.readline(self.MAX_LINE + 1))
@@ -444,12 +457,17 @@ def run_python(code, api):
 
 
 def run_profile(cfg, filt):
-    """In the forked child: confine this process, then run the code. Never returns."""
+    """In the run's process: confine it, then run the code. Never returns."""
+    # The owner's code runs below the site's own processes (the launcher's
+    # work before this point does not: it is short, and on a busy machine a
+    # low priority would make every run's set-up wait).
+    os.setpriority(os.PRIO_PROCESS, 0, cfg.get("nice", 0))
     if not JAIL:                                # the wasm backend: wasmtime is the boundary
         os._exit(PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]) & 0xFF)
     try:
         confine(cfg, filt)
-        api = api_module(Api(API_FD)) if PAYLOAD is None else None
+        api = (api_module(Api(API_FD, cfg.get("known"), cfg.get("api_calls")))
+               if PAYLOAD is None else None)
     except BaseException as e:  # noqa: BLE001 - any failure here means: do not run the code
         os.write(2, f"sandbox setup failed: {e}\n".encode())
         os._exit(70)
@@ -610,26 +628,34 @@ def close_all_but(keep):
 
 # -- one run: a single process, watched by the zygote ----------------------------------
 
-def prepare_jail(cfg, fresh, phases):
-    """In the run's process (root, its own session), before any of the owner's
-    code: new namespaces, the owner's tmpfs view, the standard library, the
-    owner's files. -> (notes, savable, descriptor of the tmpfs's root)."""
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.close(devnull)
+def enter_namespaces():
+    """New mount, IPC and network namespaces for this process alone, every
+    mount in the mount namespace private (nothing mounted here reaches the
+    host's)."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def prepare_jail(cfg, host_root, phases):
+    """In the run's process (root, its own session, in its own namespaces),
+    before any of the owner's code: the owner's tmpfs view, the standard
+    library, the owner's files. -> (notes, savable, descriptor of the tmpfs's root).
+
+    `host_root`: a descriptor of / opened before the namespaces were made. The
+    owner's saved files are reached through it, so through the mounts of the
+    service's namespace, where no tmpfs covers their directory: a walk that
+    climbs back with ".." can never step into the tmpfs mounted on it here."""
     uid, owner_dir, lim = cfg["uid"], cfg["dir"], cfg["limits"]
     stdlib = sysconfig.get_path("stdlib")
     cfg["sys_path"] = [stdlib, os.path.join(stdlib, "lib-dynload")]
     parent_dir, name = os.path.split(owner_dir.rstrip("/"))
-    parent = _opendir(parent_dir, None)
+    parent = _opendir(parent_dir.lstrip("/") or ".", host_root)
     try:
         remove_dir(name + ".new", parent)       # left by a run killed while saving
-        _check(_libc.unshare(CLONE_NEWNS | (0 if fresh else CLONE_NEWIPC | CLONE_NEWNET)),
-               "unshare")
-        _mount(None, "/", None, MS_REC | MS_PRIVATE)
         real = _opendir(name, parent)
     finally:
         os.close(parent)
+        os.close(host_root)
     # Inodes: the owner's `inodes`, plus the tmpfs's root and the directories
     # up to the standard library's mount point, which are ours.
     _mount("tmpfs", owner_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -658,38 +684,92 @@ def prepare_jail(cfg, fresh, phases):
     return notes, savable, work
 
 
-def run_child(cfg, out_fd, api_fd, report, fresh):
-    """The run's one process, forked by the zygote. Never returns.
+def ready_child(sock, zygote_pid):
+    """A run's process, forked by the zygote before the run is asked for (so
+    that the fork and the namespaces are off the run's critical path), used
+    for one run only. Never returns.
 
-    As root: prepare_jail, then one message to the zygote on the socket
-    `report` (the loading's notes, whether the files may be saved, the tmpfs's
-    root as a descriptor: the zygote saves from it once this process is gone).
-    Then run_profile: confined, the owner's code."""
-    phases = {"child": time.monotonic()}
-    close_all_but((out_fd, api_fd, report.fileno()))
-    os.setsid()
-    os.dup2(out_fd, 1)
-    os.dup2(out_fd, 2)
-    os.close(out_fd)
-    cfg["api_fd"] = api_fd
+    Waits on `sock` for the run: its description (a memfd of JSON), output
+    pipe and API channel. Then, as root: prepare_jail, and one message back
+    to the zygote on `sock` (the loading's notes, whether the files may be
+    saved, the tmpfs's root as a descriptor: the zygote saves from it once this
+    process is gone). Then run_profile: confined, the owner's code."""
     try:
-        notes, savable, work = prepare_jail(cfg, fresh, phases)
+        close_all_but((sock.fileno(),))
+        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        if os.getppid() != zygote_pid:
+            os._exit(0)
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        host_root = _opendir("/", None)         # the service's mounts (prepare_jail)
+        enter_namespaces()
+        failed = None
+    except BaseException as e:  # noqa: BLE001 - said to the run, if one comes
+        failed = e
+    try:
+        msg, fds, _, _ = socket.recv_fds(sock, 64, 3)
+    except OSError:
+        os._exit(0)
+    if not msg or len(fds) != 3:
+        os._exit(0)                             # the zygote is closing
+    phases = {"child": time.monotonic()}
+    cfg_fd, out_fd, api_fd = fds
+    try:
+        cfg = json.loads(os.pread(cfg_fd, os.fstat(cfg_fd).st_size, 0))
+        os.close(cfg_fd)
+        cfg["zygote"] = zygote_pid              # the run's parent (confine checks it)
+        cfg["api_fd"] = api_fd
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        if failed is not None:
+            raise failed
+        notes, savable, work = prepare_jail(cfg, host_root, phases)
         filt = None
         if cfg.get("seccomp", True):
             if not isinstance(FILTER, Filter):
                 raise RuntimeError(f"no seccomp filter: {FILTER}")
             filt = FILTER
         message = {"notes": notes, "savable": savable, "phases": phases}
-        socket.send_fds(report, [json.dumps(message).encode()], [work])
+        socket.send_fds(sock, [json.dumps(message).encode()], [work])
         os.close(work)
     except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
         try:
-            report.send(json.dumps({"failed": str(e)}).encode())
+            sock.send(json.dumps({"failed": str(e)}).encode())
         except OSError:
             pass
         os._exit(70)
-    report.close()
+    sock.close()
     run_profile(cfg, filt)
+
+
+class Ready:
+    """The next run's process, forked and waiting (ready_child)."""
+
+    def __init__(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        zygote_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            mine.close()
+            ready_child(theirs, zygote_pid)
+        theirs.close()
+        self.pid, self.sock = pid, mine
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except OSError:
+            self.discard()
+            raise
+
+    def discard(self):
+        """End it unused (it exits when its socket closes)."""
+        self.sock.close()
+        os.kill(self.pid, signal.SIGKILL)       # our unreaped child: the pid is still its
+        os.waitpid(self.pid, 0)
+        if getattr(self, "pidfd", None) is not None:
+            os.close(self.pidfd)
 
 
 class Run:
@@ -705,6 +785,7 @@ class Run:
         self.status_fd, self.note_fd, self.lock_fd = status_fd, note_fd, lock_fd
         self.deadline = time.monotonic() + self.SETUP_SECONDS + cfg["timeout"]
         self.report, self.work, self.timed_out = {}, None, False
+        self.phases = {}
 
     def take_report(self):
         """The child's message: sent before the owner's code starts, or never."""
@@ -742,7 +823,7 @@ class Run:
         self.pidfd = None
         if self.report_fd is not None:
             self.take_report()
-        phases = {**self.report.get("phases", {}), "profile": time.monotonic()}
+        phases = {**self.phases, **self.report.get("phases", {}), "profile": time.monotonic()}
         result = verdict(wstatus, self.timed_out)
         if "failed" in self.report:
             result = {"status": "error", "detail": f"sandbox failed: {self.report['failed']}"}
@@ -803,29 +884,17 @@ class Run:
         self.status_fd = self.note_fd = self.lock_fd = self.work = None
 
 
-def start_run(fds, fresh):
-    """Fork one run for a request's descriptors: the description (a memfd of
-    JSON), the output pipe, the API channel, the status pipe, the owner's lock.
-    -> its Run (which then holds the status pipe, the output and the lock)."""
+def start_run(fds, ready):
+    """Hand a request's descriptors to the ready process: the description (a
+    memfd of JSON), the output pipe, the API channel, the status pipe, the
+    owner's lock. -> its Run (which then holds the status pipe, the output
+    and the lock)."""
     cfg_fd, out_fd, api_fd, status_fd, lock_fd = fds
     cfg = json.loads(os.pread(cfg_fd, os.fstat(cfg_fd).st_size, 0))
-    cfg["zygote"] = os.getpid()                 # the run's parent (confine checks it)
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
-        mine.close()
-        run_child(cfg, out_fd, api_fd, theirs, fresh)
-    theirs.close()
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        mine.close()
-        raise
+    socket.send_fds(ready.sock, [b"run"], [cfg_fd, out_fd, api_fd])
     os.close(cfg_fd)
     os.close(api_fd)
-    return Run(cfg, pid, pidfd, mine, status_fd, out_fd, lock_fd)
+    return Run(cfg, ready.pid, ready.pidfd, ready.sock, status_fd, out_fd, lock_fd)
 
 
 def zygote(control_fd):
@@ -858,8 +927,13 @@ def zygote(control_fd):
     poller = select.poll()
     poller.register(control, select.POLLIN)
     runs, savers = {}, {}           # fd -> Run (by its pidfd and its report), pidfd -> pid
-    fresh = fresh_namespaces()
+    ready = None
     while control is not None or runs or savers:
+        if ready is None and control is not None:
+            try:
+                ready = Ready()                 # the next run's, while this one runs
+            except OSError:
+                ready = None                    # no fork now: the next request tries again
         now = time.monotonic()
         waits = [r.deadline - now for r in runs.values() if not r.timed_out]
         events = poller.poll(max(0, int(min(waits) * 1000) + 1) if waits else None)
@@ -869,14 +943,16 @@ def zygote(control_fd):
         new_runs, new_savers = {}, {}
         for fd, _ in events:
             if control is not None and fd == control.fileno():
-                run = serve_request(control, fresh)
+                run, ready = serve_request(control, ready)
                 if run is False:
                     poller.unregister(control)
                     control.close()
                     control = None              # the service is gone: finish the runs
+                    if ready is not None:
+                        ready.discard()
+                        ready = None
                 elif run is not None:
                     new_runs[run.pidfd] = new_runs[run.report_fd] = run
-                    fresh = fresh_namespaces()  # the next run's, while this one runs
             elif fd in savers:
                 poller.unregister(fd)
                 os.waitpid(savers.pop(fd), 0)
@@ -904,21 +980,30 @@ def zygote(control_fd):
                 run.timed_out = True
 
 
-def serve_request(control, fresh):
-    """One request from the service: its Run, None if refused, False when the
-    service has hung up."""
+def serve_request(control, ready):
+    """One request from the service, run by the ready process (or, if there is
+    none or it has died, one forked now). -> (its Run, or None if refused, or
+    False when the service has hung up; the ready process left)."""
     try:
         msg, fds, _, _ = socket.recv_fds(control, 64, 5)
     except OSError:
-        return False
+        return False, ready
+    received = time.monotonic()
     if not msg:
-        return False
+        return False, ready
     run = None
     if len(fds) == 5:
-        try:
-            run = start_run(fds, fresh)
-        except (OSError, ValueError, KeyError, TypeError):
-            run = None                          # a bad description, or no fork
+        for _ in range(2):
+            try:
+                if ready is None:
+                    ready = Ready()
+                run = start_run(fds, ready)
+                ready = None                    # it is this run's now
+                break
+            except (OSError, ValueError, KeyError, TypeError):
+                if ready is not None:           # died, or a bad description: not reused
+                    ready.discard()
+                    ready = None
     if run is None:
         for fd in fds:
             try:
@@ -926,18 +1011,10 @@ def serve_request(control, fresh):
             except OSError:
                 pass
         control.send(b"-1")
-        return None
+        return None, ready
+    run.phases.update(zygote_request=received, zygote_reply=time.monotonic())
     socket.send_fds(control, [str(run.pid).encode()], [run.pidfd])
-    return run
-
-
-def fresh_namespaces():
-    """Move this process (the zygote) into new network and IPC namespaces, so
-    that the next run it forks starts in namespaces no other run has had
-    (creating a network namespace costs 1-4 ms: done here, after the reply,
-    instead of on the run's critical path). -> whether that worked; if not,
-    the run makes its own."""
-    return _libc.unshare(CLONE_NEWIPC | CLONE_NEWNET) == 0
+    return run, ready
 
 
 def load_payload(path, arg):
