@@ -57,7 +57,7 @@ def test_a_module_with_other_bytes_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_module_is_compiled_once_and_then_only_loaded(tmp_path):
-    compiled = runtime.compile_module(runtime.make_engine(), WASM_CACHE)
+    compiled, _ = runtime.compile_module(runtime.make_engine(), WASM_CACHE)
     before = compiled.stat().st_mtime_ns
     started = time.monotonic()
     sb = WasmSandbox(root=str(tmp_path / "sb"), cache_dir=WASM_CACHE)
