@@ -20,7 +20,6 @@ manager behind the fixture, for tests that need a stack of their own.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import random
 import sqlite3
@@ -31,28 +30,21 @@ from pathlib import Path
 import pytest
 
 from zoobar import rpc
-from zoolab import ROOT, local as zooklocal
+from zoolab import ROOT, localfw, local as zooklocal
 
 __all__ = ["ROOT", "TEST_ENV", "Stack", "claim_net", "local_stack", "running_stack"]
 
-NET_LOCK_DIR = Path("/tmp/zoolab-nets")
 TEST_ENV = {"ZOOBAR_PBKDF2_ITERATIONS": "1000"}   # fast hashing unless a test asks otherwise
 
 
 def claim_net() -> tuple[int, object]:
     """A free net number 20..250 and the open lock file that holds it."""
-    NET_LOCK_DIR.mkdir(exist_ok=True)
     candidates = list(range(20, 251))
     random.shuffle(candidates)
-    for net in candidates:
-        handle = open(NET_LOCK_DIR / f"{net}.lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        return net, handle
-    raise RuntimeError("no free loopback net in 20..250")
+    claimed = localfw.claim_net(candidates)
+    if claimed is None:
+        raise RuntimeError("no free loopback net in 20..250")
+    return claimed
 
 
 class Stack:
@@ -64,6 +56,7 @@ class Stack:
         self.sup = supervisor
         self.conf_path = supervisor.conf_path
         self.main_host, self.main_port = supervisor.address("main")
+        self.firewall = False      # whether the table's accept_from holds on its net
 
     @property
     def base(self) -> str:
@@ -97,26 +90,41 @@ class Stack:
 @contextlib.contextmanager
 def running_stack(data_dir: Path, env: dict | None = None, sections: list[str] | None = None,
                   wait_for: list[str] | None = None, frontend: str | None = None,
-                  timeout: float = 30.0) -> Iterator[Stack]:
+                  timeout: float = 30.0, firewall: bool = False) -> Iterator[Stack]:
     """Start a stack in ``data_dir``, wait until ``wait_for`` (default: all) answer,
-    yield it, and stop every process on the way out."""
+    yield it, and stop every process on the way out.
+
+    With ``firewall=True`` (and root) the table's accept_from holds on the
+    stack's loopback net as in containers (``stack.firewall`` says whether it
+    does). Off by default: most tests attack the second layer, each RPC
+    method's callers=, from addresses the firewall would refuse before any
+    RPC is read (tests/e2e/test_local_firewall.py runs stacks with it on)."""
     net, lock = claim_net()
     data_dir.mkdir(parents=True, exist_ok=True)
-    conf = zooklocal.write_conf(data_dir / "zook.conf", net=net, main_host=f"127.{net}.0.4",
+    main_host = f"127.{net}.0.4"
+    conf = zooklocal.write_conf(data_dir / "zook.conf", net=net, main_host=main_host,
                                 main_port=8080, frontend=frontend)
     environment = zooklocal.local_env(conf, data_dir, {**TEST_ENV, **(env or {})})
     log = open(data_dir / "stack.log", "w")
     sup = zooklocal.Supervisor(conf, environment, sections=sections, out=log)
     try:
-        sup.start()
-        sup.wait_ready(wait_for, timeout=timeout)
-        yield Stack(data_dir, net, sup)
-    except TimeoutError:
-        log.flush()
-        sys.stderr.write((data_dir / "stack.log").read_text(errors="replace")[-4000:])
-        raise
+        walls = (zooklocal.accept_from_enforced(net, main_host, 8080, frontend,
+                                                lambda text: sup.log("stack", text))
+                 if firewall else contextlib.nullcontext(False))
+        with walls as enforced:
+            try:
+                sup.start()
+                sup.wait_ready(wait_for, timeout=timeout)
+                stack = Stack(data_dir, net, sup)
+                stack.firewall = enforced
+                yield stack
+            except TimeoutError:
+                log.flush()
+                sys.stderr.write((data_dir / "stack.log").read_text(errors="replace")[-4000:])
+                raise
+            finally:
+                sup.stop()
     finally:
-        sup.stop()
         log.close()
         lock.close()
 

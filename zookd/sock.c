@@ -61,11 +61,38 @@ int net_listen(const char *host, int port, char *err, size_t errlen)
     return fd;
 }
 
-int net_connect(const struct sockaddr_storage *ss, socklen_t len, int timeout_ms)
+int net_bound_source(int fd, struct sockaddr_storage *out, socklen_t *len)
+{
+    *len = sizeof *out;
+    memset(out, 0, sizeof *out);
+    if (getsockname(fd, (struct sockaddr *)out, len) < 0)
+        return -1;
+    if (out->ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)out;
+        in->sin_port = 0;
+        return in->sin_addr.s_addr == htonl(INADDR_ANY) ? -1 : 0;
+    }
+    if (out->ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+        in6->sin6_port = 0;
+        return IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) ? -1 : 0;
+    }
+    return -1;
+}
+
+int net_connect(const struct sockaddr_storage *ss, socklen_t len,
+                const struct sockaddr_storage *src, socklen_t srclen, int timeout_ms)
 {
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
+    if (src && src->ss_family == ss->ss_family) {
+        /* the port is picked at connect (per destination), not at bind */
+        int one = 1;
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (const struct sockaddr *)src, srclen) < 0)
+            goto fail;
+    }
     if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
         if (errno != EINPROGRESS)
             goto fail;

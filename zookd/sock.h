@@ -15,8 +15,13 @@ int net_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen
                 char *err, size_t errlen);
 /* Listening TCP socket; -1 with a message in err. */
 int net_listen(const char *host, int port, char *err, size_t errlen);
-/* Connect with a timeout. fd, or -1 with errno (ETIMEDOUT when too slow). */
-int net_connect(const struct sockaddr_storage *ss, socklen_t len, int timeout_ms);
+/* Connect with a timeout, from the address src (port 0; NULL: the kernel's
+ * choice). fd, or -1 with errno (ETIMEDOUT when too slow). */
+int net_connect(const struct sockaddr_storage *ss, socklen_t len,
+                const struct sockaddr_storage *src, socklen_t srclen, int timeout_ms);
+/* The address fd is bound to, with port 0, for net_connect's src: 0, or -1
+ * when fd is bound to the wildcard address (no source to insist on). */
+int net_bound_source(int fd, struct sockaddr_storage *out, socklen_t *len);
 /* recv on a blocking socket; -1 with errno ETIMEDOUT once deadline passed.
  * With timeo_ms (the socket's current SO_RCVTIMEO, 0 if unset) the receive
  * timeout is kept close to the deadline; without, the socket's preset

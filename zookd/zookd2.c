@@ -58,6 +58,13 @@ struct service {
 static struct service *services;
 static size_t nservices;
 static struct limits limits;
+/* Connections to the services leave from the address zookd2 listens on, as
+ * the RPC clients' do from their section's host: the services' firewall
+ * rules (in containers, and in local mode on loopback, where the kernel
+ * would otherwise pick 127.0.0.1) know main by that address. */
+static struct sockaddr_storage source;
+static socklen_t sourcelen;
+static int have_source;
 
 #define RELAY_BUF (HTTP_MAX_HEAD + 1024)
 
@@ -540,7 +547,8 @@ static int handle_request(struct d2conn *d)
         if (p->reusable && attempt == 0)
             pooled = (bfd = pool_get(p->svc)) >= 0;
         if (bfd < 0) {
-            bfd = net_connect(&p->svc->addr, p->svc->addrlen, limits.connect_timeout_ms);
+            bfd = net_connect(&p->svc->addr, p->svc->addrlen, have_source ? &source : NULL,
+                              sourcelen, limits.connect_timeout_ms);
             if (bfd < 0) {
                 e = errno == ETIMEDOUT ? HTTP_E_GATEWAY_TIMEOUT : HTTP_E_BAD_GATEWAY;
                 fprintf(stderr, "zookd2: %s unreachable: %s\n", p->svc->name, strerror(errno));
@@ -706,6 +714,7 @@ int main(int argc, char **argv)
                                            DEFAULT_CONNS_PER_CLIENT, 1, 1000000);
     load_services(&conf, sec);
     int lfd = service_listen(&conf, sec, "zookd2");
+    have_source = net_bound_source(lfd, &source, &sourcelen) == 0;
     fprintf(stderr, "zookd2: routing to %zu services\n", nservices);
     ev_run(lfd, &d2_ops, &limits);
 }

@@ -2,8 +2,11 @@
 """Local mode: run every section of a local zook.conf as a supervised process.
 
     python -m zoolab.local [--net 1] [--main-port 8080] [--data-dir build/local] [--frontend cgi]
+                           [--no-firewall]
 
-Renders zook.conf with loopback addresses (zoolab.render_conf), then starts each
+Renders zook.conf with loopback addresses (zoolab.render_conf), as root loads
+the table's accept_from as iptables rules on loopback (zoolab.localfw: the
+containers' rules, in chains of this stack's net), then starts each
 section with ``python -m zoobar.serve <zook.conf> <section>`` in its own process
 group, prefixes every line it prints with the section's name, restarts a section
 that dies (with back-off), and on Ctrl-C or SIGTERM stops them all (SIGTERM,
@@ -15,6 +18,7 @@ Tests reuse the same machinery through ``Supervisor`` (see tests/stack.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -26,7 +30,7 @@ import time
 from pathlib import Path
 
 from zoobar import zookconf
-from zoolab import ROOT, editions
+from zoolab import ROOT, editions, localfw
 from zoolab import render_conf as conf_renderer
 
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -70,6 +74,30 @@ def write_conf(path: Path, net: int = 1, main_host: str = "127.0.0.1", main_port
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+@contextlib.contextmanager
+def accept_from_enforced(net: int, main_host: str, main_port: int, frontend: str | None = None,
+                         log=print, enabled: bool = True):
+    """While inside, the table's accept_from holds on loopback for net ``net``
+    (the caller holds the net's lock): stale chains of dead stacks are swept,
+    this stack's loaded, and removed on the way out. Yields whether the rules
+    are in force; when they cannot be (not root), says so through ``log``.
+    ``ZOOLAB_LOCAL_FIREWALL=0`` or ``enabled=False`` turns them off."""
+    why = localfw.available()
+    if not enabled or os.environ.get("ZOOLAB_LOCAL_FIREWALL") == "0":
+        why = "turned off"
+    if why:
+        log(f"warning: {why}: the service table's accept_from is not enforced in local mode, "
+            "only each RPC method's callers=")
+        yield False
+        return
+    localfw.sweep_stale()
+    localfw.install(net, localfw.local_rows(net, main_host, main_port, frontend))
+    try:
+        yield True
+    finally:
+        localfw.remove({net})
 
 
 class _Child:
@@ -152,8 +180,11 @@ class Supervisor:
         return self.conf.address(name)
 
     def answering(self, name: str) -> bool:
+        """Whether the section accepts connections: asked from its own address,
+        which its firewall rules always accept (a container reaching itself)."""
+        host, port = self.address(name)
         try:
-            with socket.create_connection(self.address(name), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5, source_address=(host, 0)):
                 return True
         except OSError:
             return False
@@ -214,9 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--edition", help="the course edition's behaviour (default 2022); a "
                                       "fresh-state edition (2024, 2026) starts with empty data")
     ap.add_argument("--sandbox", help="the profile sandbox's backend (default: the edition's)")
+    ap.add_argument("--no-firewall", action="store_true",
+                    help="do not load the table's accept_from as iptables rules on loopback")
     args = ap.parse_args(argv)
     if not 1 <= args.net <= 254:
         ap.error("--net must be 1..254")
+    # the net's lock keeps other stacks' sweeps off this stack's rules; a
+    # caller (a test) may hold it for us already
+    claimed = localfw.claim_net([args.net])
     try:
         edition = editions.load(args.edition, args.sandbox)
     except editions.EditionError as err:
@@ -232,16 +268,20 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sup.start()
-    try:
-        sup.wait_ready(timeout=20)
-        sup.log("zooklocal", f"site at http://{args.main_host}:{args.main_port}"
-                             "/zoobar/index.cgi/  (Ctrl-C stops everything)")
-    except TimeoutError as err:
-        sup.log("zooklocal", f"warning: {err}")
-    stop.wait()
-    sup.log("zooklocal", "stopping")
-    sup.stop()
+    with accept_from_enforced(args.net, args.main_host, args.main_port, args.frontend,
+                              lambda text: sup.log("zooklocal", text), not args.no_firewall):
+        sup.start()
+        try:
+            sup.wait_ready(timeout=20)
+            sup.log("zooklocal", f"site at http://{args.main_host}:{args.main_port}"
+                                 "/zoobar/index.cgi/  (Ctrl-C stops everything)")
+        except TimeoutError as err:
+            sup.log("zooklocal", f"warning: {err}")
+        stop.wait()
+        sup.log("zooklocal", "stopping")
+        sup.stop()
+    if claimed is not None:
+        claimed[1].close()
     return 0
 
 

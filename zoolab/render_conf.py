@@ -48,10 +48,17 @@ def render(local: bool = False, net: int = 1, main_host: str = "127.0.0.1",
     rows = site_rows(overrides)
     if local:
         rows = local_overrides(rows, net, main_host, main_port, app_root)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)),
+    return render_template(TEMPLATE, zoolab_rows=rows)
+
+
+def render_template(template: Path, **variables) -> str:
+    """A role's template rendered with plain Jinja2 the way Ansible renders it
+    (trim_blocks; ``ansible_managed`` says who rendered it)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template.parent)),
                              trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.get_template(TEMPLATE.name).render(zoolab_rows=rows)
+    variables.setdefault("ansible_managed", "rendered by zoolab for local mode")
+    return env.get_template(template.name).render(**variables)
 
 
 def main(argv: list[str] | None = None) -> int:

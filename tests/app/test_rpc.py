@@ -9,53 +9,10 @@ import time
 
 import pytest
 
+from tests.app.rpc_sample import Sample
 from tests.stack import claim_net
 from zoolab import local as zooklocal
 from zoobar import rpc
-
-
-class Sample(rpc.Service):
-    name = "sample"
-
-    @rpc.method(callers={"dynamic", "bank"})
-    def whoami(self) -> str | None:
-        return rpc.caller()
-
-    @rpc.method(callers={"dynamic"})
-    def add(self, a: int, b: int = 0) -> int:
-        return a + b
-
-    @rpc.method(callers={"dynamic"})
-    def maybe(self, s: str | None, items: list, opts: dict, f: float, flag: bool) -> list:
-        return [s, items, opts, f, flag]
-
-    @rpc.method(callers={"dynamic"})
-    def crash(self) -> None:
-        raise KeyError("boom")
-
-    @rpc.method(callers={"dynamic"})
-    def refuse(self) -> None:
-        raise rpc.Refused("no, thank you")
-
-    @rpc.method(callers={"dynamic"})
-    def nap(self, seconds: float) -> float:
-        time.sleep(seconds)
-        return seconds
-
-    @rpc.method(callers={"dynamic"})
-    def unserialisable(self) -> object:
-        return object()
-
-    @rpc.method(callers={"dynamic"})
-    def record(self, s: str) -> int:
-        self.recorded.append(s)
-        return len(self.recorded)
-
-    def not_exported(self) -> str:
-        return "secret"
-
-    def __init__(self):
-        self.recorded: list[str] = []
 
 
 @pytest.fixture(scope="module")

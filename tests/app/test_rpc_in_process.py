@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bench import inprocess
-from tests.app.test_rpc import Sample
+from tests.app.rpc_sample import Sample
 from zoolab import local as zooklocal
 from zoobar import rpc
 

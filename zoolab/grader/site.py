@@ -11,7 +11,6 @@ or, in local mode, on this machine.
 from __future__ import annotations
 
 import shlex
-import time
 import subprocess
 from dataclasses import dataclass
 
@@ -35,21 +34,13 @@ class Skipped(Exception):
 class Browser(SiteClient):
     """One user's session on the site (zoolab.site.SiteClient, the grader's timeout).
 
-    A registration answered 503 (auth hashes one at a time and turns away a
-    queue that is full: "please try again in a moment") is tried again."""
+    A registration answered 503 (auth busy) is tried again, up to 10 times
+    (SiteClient.REGISTER_TRIES)."""
 
     REGISTER_TRIES = 10
 
     def __init__(self, base_url: str, timeout: float = HTTP_TIMEOUT):
         super().__init__(base_url, timeout)
-
-    def register(self, username: str, password: str):
-        for attempt in range(self.REGISTER_TRIES):
-            resp = super().register(username, password)
-            if resp.status_code != 503:
-                break
-            time.sleep(2 + attempt)
-        return resp
 
 
 @dataclass
