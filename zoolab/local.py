@@ -30,12 +30,16 @@ import time
 from pathlib import Path
 
 from zoobar import zookconf
+from zoobar.sandbox import wasm as sandbox_wasm
 from zoolab import ROOT, editions, localfw
 from zoolab import render_conf as conf_renderer
 
 VENV_BIN = ROOT / ".venv" / "bin"
 BINDIR = ROOT / "zookd" / "build"
 STOP_GRACE = 5.0
+# The wasm sandbox's compiled module, shared by every local stack of this
+# checkout (docs/wasm.md): compiled once, at the first such stack's start.
+WASM_CACHE = ROOT / "build" / "wasm-cache"
 MAX_BACKOFF = 10.0
 
 
@@ -49,6 +53,7 @@ def local_env(conf_path: Path, data_dir: Path, extra: dict | None = None,
         "ZOOK_CONF": str(conf_path),
         "ZOOBAR_DB_DIR": str(data_dir / "db"),
         "ZOOBAR_SANDBOX_ROOT": str(data_dir / "sandbox"),
+        "ZOOBAR_WASM_CACHE": env.get("ZOOBAR_WASM_CACHE") or str(WASM_CACHE),
         "ZOOLAB_BINDIR": str(BINDIR),
         "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "/usr/bin:/bin")]),
         "PYTHONPATH": str(ROOT),
@@ -152,6 +157,9 @@ class Supervisor:
         self._pumps = [t for t in self._pumps if t.is_alive()] + [pump]
 
     def start(self) -> Supervisor:
+        problem = sandbox_wasm.prepare(self.env)     # the wasm runtime, compiled once
+        if problem:
+            self.log("zooklocal", problem)
         for child in self.children.values():
             self._spawn(child)
         self._watcher = threading.Thread(target=self._watch, daemon=True)

@@ -170,3 +170,29 @@ def test_saving_works_on_overlayfs_like_a_containers_rootfs(tmp_path):
             sb.close()
     finally:
         subprocess.run(["umount", "-l", str(layers["merged"])], check=True)
+
+
+def test_every_saved_directory_and_file_is_loaded_again(sandbox):
+    # The copy-in climbs back out of each directory with "..": it must land in
+    # the saved tree, never in the tmpfs mounted over it (siblings were lost).
+    make = "import os\nfor d in 'xyz':\n    os.mkdir(d)\n    open(d + '/f', 'w').write(d)\n"
+    assert run(sandbox, make).output == ""
+    listing = ("import os\nprint(sorted((p, sorted(f), open(p + '/f').read() if f else '')"
+               " for p, _, f in os.walk('/') if p not in ('/', '/data') and 'usr' not in p))")
+    r = run(sandbox, listing)
+    assert r.status == "ok" and "[sandbox" not in r.output, r
+    assert r.output.strip() == str([(f"/{d}", ["f"], d) for d in "xyz"])
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_still_saved(sandbox):
+    # A run that leaves its files as loaded writes nothing to the host; one
+    # that changed a file's bytes alone (same size, mtime put back) is saved.
+    assert run(sandbox, "open('a', 'w').write('one')").output == ""
+    _, d = sandbox.prepare_owner("owner")
+    saved_tree = os.stat(d).st_ino
+    assert run(sandbox, "print(open('a').read())").output == "one\n"
+    assert os.stat(d).st_ino == saved_tree           # unchanged: not copied back
+    rewrite = ("import os\nst = os.stat('a')\nopen('a', 'w').write('two')\n"
+               "os.utime('a', ns=(st.st_atime_ns, st.st_mtime_ns))")
+    assert run(sandbox, rewrite).output == ""
+    assert run(sandbox, "print(open('a').read())").output == "two\n"

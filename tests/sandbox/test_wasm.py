@@ -30,7 +30,7 @@ MARK = runtime.API_MARK.decode("latin-1")
 def wasm_sandbox(request, tmp_path_factory):
     limits = WasmLimits(timeout=4.0, guest_memory=64 << 20)
     if request.param == "layered":
-        limits.memory, limits.open_files = 1 << 30, 64
+        limits.memory, limits.open_files = runtime.HOST_ADDRESS_SPACE, 64
     sb = make_sandbox(request.param, root=str(tmp_path_factory.mktemp(request.param)),
                       limits=limits, cache_dir=WASM_CACHE)
     yield sb
@@ -57,7 +57,7 @@ def test_a_module_with_other_bytes_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_module_is_compiled_once_and_then_only_loaded(tmp_path):
-    compiled = runtime.compile_module(runtime.make_engine(), WASM_CACHE)
+    compiled, _ = runtime.compile_module(runtime.make_engine(), WASM_CACHE)
     before = compiled.stat().st_mtime_ns
     started = time.monotonic()
     sb = WasmSandbox(root=str(tmp_path / "sb"), cache_dir=WASM_CACHE)

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from zoobar.sandbox.backends import BACKENDS
 from zoobar.sandbox.wasm.runtime import API_MARK
+from zoolab import local
 
 API_MARK_TEXT = API_MARK.decode("latin-1")
 
-ROOT = Path(__file__).resolve().parents[2]
-# The compiled CPython module, shared by every test run of this checkout:
-# compiling takes 15-70 s on 2 cores, loading it milliseconds.
-WASM_CACHE = os.environ.get("ZOOBAR_WASM_CACHE") or str(ROOT / "build" / "wasm-cache")
+# The compiled CPython module, shared by every test run and local stack of this
+# checkout: compiling takes 15-70 s on 2 cores, loading it milliseconds.
+WASM_CACHE = os.environ.get("ZOOBAR_WASM_CACHE") or str(local.WASM_CACHE)
 
 __all__ = ["BACKENDS", "WASM_CACHE", "backend_env", "outcomes", "wasm_family"]
 
 
 def backend_env(backend: str) -> dict:
-    """The environment of a stack whose profile service uses `backend`; the
-    module is compiled here first, so that no view waits for it."""
-    if backend != "kernel":
-        from zoobar.sandbox.wasm import compile_runtime
-        compile_runtime(WASM_CACHE)
+    """The environment of a stack whose profile service uses `backend` (the
+    stack compiles the module before its services start, zoolab.local)."""
     return {"ZOOBAR_SANDBOX_BACKEND": backend, "ZOOBAR_WASM_CACHE": WASM_CACHE}
 
 

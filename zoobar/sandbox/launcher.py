@@ -1,24 +1,28 @@
 """The sandbox's launcher: runs one profile, as root, in a fresh process.
 
 Started once by zoobar.sandbox.runner as ``python3 -I launcher.py CONTROL_FD``:
-the **zygote**, a single-threaded root process that forks one supervisor per
-run (see ``zygote``). It imports nothing but the standard library and
-Debian's ``seccomp`` binding, because it must not depend on the application's
-code or on its threads.
+the **zygote**, a single-threaded root process that forks one process per
+run and watches it (see ``zygote``). It imports nothing but the standard
+library and Debian's ``seccomp`` binding, because it must not depend on the
+application's code or on its threads.
 
-Per run, two processes:
+Per run, one process (``run_child``), in two stages:
 
-* the **supervisor** (root, its own session): unshares a mount, an IPC and a
-  network namespace, mounts a size-limited tmpfs over the owner's directory
-  (inside that private mount namespace only), bind-mounts the standard
-  library read-only at its usual path inside it, copies the owner's
-  persistent files in (``load_files``), forks the profile, enforces the
-  wall-clock limit, and saves the files, all or nothing and within the
-  owner's quota, when the profile has ended (``save_files``);
-* the **profile** (its child): ``confine`` keeps only stdout/stderr and the
+* as root, its own session (``prepare_jail``): unshares a mount namespace
+  (the zygote has already made its network and IPC namespaces, for this run
+  alone), mounts a size-limited tmpfs over the owner's directory (inside that
+  private mount namespace only), bind-mounts the standard library read-only
+  at its usual path inside it, copies the owner's persistent files in
+  (``load_files``), and hands the zygote a descriptor of the tmpfs;
+* confined (``run_profile``): ``confine`` keeps only stdout/stderr and the
   API channel, chroots into the owner's directory, sets its limits, drops to
-  the owner's uid, sets no_new_privs and a seccomp filter; then the payload
+  the owner's uid, sets no_new_privs and the seccomp filter; then the payload
   runs (``run_python``: the profile's code, with the ``api`` module).
+
+The zygote enforces the wall-clock limit, reaps the process, and when the
+run changed its files (``unchanged``) forks a **saver** that saves them, all
+or nothing and within the owner's quota, from the tmpfs's descriptor
+(``save_files``); then the verdict goes to the service.
 
 The profile therefore sees its owner's directory as ``/`` (cwd ``/``), with
 its ``/data``, plus a read-only ``/usr/lib/python3.X``; nothing else of the
@@ -32,16 +36,19 @@ import os
 import resource
 import select
 import signal
+import socket
 import stat
 import sys
 import sysconfig
+import time
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
 MNT_DETACH, RENAME_EXCHANGE = 2, 2
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 22, 38
+SECCOMP_MODE_FILTER = 2
 
 API_FD = 3          # where the profile finds its API channel
 DATA_DIR = "data"   # the owner's /data (2023+ profiles): a directory of their own /
@@ -72,6 +79,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # whether the run's process is confined first (``--no-jail``: not).
 PAYLOAD = None
 JAIL = True
+# The compiled seccomp filter (a Filter), or why the zygote could not make it.
+FILTER = None
 
 
 def _check(result, what):
@@ -277,6 +286,34 @@ def remove_dir(name, parent_fd):
     os.rmdir(name, dir_fd=parent_fd)
 
 
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class Filter:
+    """The seccomp filter as the kernel takes it (BPF), compiled once in the
+    zygote (``compile_filter``) and loaded by each run's profile with prctl,
+    after no_new_privs: the same program libseccomp would load, without
+    building it again for every run."""
+
+    def __init__(self, program: bytes):
+        self.program = ctypes.create_string_buffer(program, len(program))
+        self.fprog = SockFprog(len(program) // 8, ctypes.addressof(self.program))
+
+    def load(self):
+        _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.fprog), 0, 0),
+               "seccomp")
+
+
+def compile_filter():
+    """build_filter's rules as BPF (libseccomp's export_bpf: what its load() loads)."""
+    fd = os.memfd_create("seccomp-filter")
+    with os.fdopen(fd, "w+b") as f:
+        build_filter().export_bpf(f)
+        f.seek(0)
+        return Filter(f.read())
+
+
 def build_filter():
     import seccomp
     filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
@@ -306,9 +343,16 @@ class Api:
             super().__init__(message)
             self.kind = kind
 
-    def __init__(self, fd):
-        import socket
+    def __init__(self, fd, known=None, calls=None):
         self._file = socket.socket(fileno=fd).makefile("rwb")
+        # Answers the service gave with the run (calls without arguments whose
+        # answer is a string fixed for the run: get_self, get_visitor), so
+        # they cost no round trip; anything else goes over the channel. They
+        # count towards the run's calls like the others: past the service's
+        # bound (`calls`), a call gets its TooMany error here too.
+        self._known = {k: v for k, v in (known or {}).items()
+                       if isinstance(k, str) and isinstance(v, str)}
+        self._max_calls, self._calls = calls, 0
 
     @staticmethod
     def request(name, kwargs):
@@ -336,6 +380,12 @@ class Api:
         raise Api.Error("malformed reply")
 
     def call(self, name, **kwargs):
+        if self._max_calls is not None:
+            if self._calls >= self._max_calls:
+                raise Api.Error(f"more than {self._max_calls} API calls", "TooMany")
+            self._calls += 1
+        if not kwargs and name in self._known:
+            return self._known[name]
         self._file.write(self.request(name, kwargs))
         self._file.flush()
         return self.result(self._file.readline(self.MAX_LINE + 1))
@@ -366,6 +416,8 @@ def confine(cfg, filt):
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    if os.getppid() != cfg["zygote"]:
+        raise RuntimeError("the launcher is gone")     # it died before pdeathsig was set
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     sys.path[:] = cfg["sys_path"]
     sys.path_importer_cache.clear()
@@ -405,32 +457,23 @@ def run_python(code, api):
 
 
 def run_profile(cfg, filt):
-    """In the forked child: confine this process, then run the code. Never returns."""
+    """In the run's process: confine it, then run the code. Never returns."""
+    # The owner's code runs below the site's own processes (the launcher's
+    # work before this point does not: it is short, and on a busy machine a
+    # low priority would make every run's set-up wait).
+    os.setpriority(os.PRIO_PROCESS, 0, cfg.get("nice", 0))
     if not JAIL:                                # the wasm backend: wasmtime is the boundary
         os._exit(PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]) & 0xFF)
     try:
         confine(cfg, filt)
-        api = api_module(Api(API_FD)) if PAYLOAD is None else None
+        api = (api_module(Api(API_FD, cfg.get("known"), cfg.get("api_calls")))
+               if PAYLOAD is None else None)
     except BaseException as e:  # noqa: BLE001 - any failure here means: do not run the code
         os.write(2, f"sandbox setup failed: {e}\n".encode())
         os._exit(70)
     if PAYLOAD is not None:
         os._exit(PAYLOAD.run(cfg, "/", API_FD) & 0xFF)
     os._exit(run_python(cfg["code"], api) & 0xFF)
-
-
-def wait_with_deadline(pid, seconds):
-    """Wait for pid at most `seconds`, kill it on expiry. -> (waitstatus, timed_out)."""
-    pidfd = os.pidfd_open(pid)
-    try:
-        ready, _, _ = select.select([pidfd], [], [], seconds)
-    finally:
-        os.close(pidfd)
-    timed_out = not ready
-    if timed_out:
-        os.kill(pid, signal.SIGKILL)            # our unreaped child: the pid is still its
-    _, wstatus = os.waitpid(pid, 0)
-    return wstatus, timed_out
 
 
 def verdict(wstatus, timed_out):
@@ -468,9 +511,10 @@ def load_files(real, work, uid, reserved):
     return [], True
 
 
-def save_files(parent, name, owner_dir, work, uid, lim, reserved):
+def save_files(parent, name, work, uid, lim, reserved):
     """Replace the owner's saved files (`name` in the directory `parent`) by the
-    run's tmpfs `work`, all or nothing: copy into `<name>.new`, then swap the two
+    run's tmpfs `work` (a descriptor of its root, in a mount namespace where it
+    covers nothing), all or nothing: copy into `<name>.new`, then swap the two
     in one rename. Over the quota (Budget), nothing changes. -> notes. The
     files from before stay in `<name>.new`, for the caller to remove once the
     service has its answer (removing directories costs milliseconds)."""
@@ -484,8 +528,6 @@ def save_files(parent, name, owner_dir, work, uid, lim, reserved):
                                 only_uid=True)
         finally:
             os.close(fd)
-        # The tmpfs covers `name` in this mount namespace; a mount point cannot be renamed.
-        _check(_libc.umount2(owner_dir.encode(), MNT_DETACH), "umount")
         _check(_libc.renameat2(parent, staging.encode(), parent, name.encode(), RENAME_EXCHANGE),
                "rename")
     except (CopyStopped, OSError) as e:
@@ -505,22 +547,115 @@ def _remove_quietly(name, parent):
         pass                                    # the owner's next run removes it
 
 
-def supervise(cfg_fd, api_fd, status_fd):
-    """One run (in a fresh child of the zygote, stdout/stderr = the output pipe)."""
-    cfg = json.loads(read_all(cfg_fd))
-    cfg["api_fd"] = api_fd
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
+# What the zygote compares itself, without a saver process (see unchanged).
+COMPARE_ENTRIES, COMPARE_BYTES = 64, 256 << 10
+
+
+def tree_state(top_fd, uid, reserved, only_uid):
+    """What a save of the tree under top_fd would keep, as a dict: relative
+    path -> kind, mode and, for a file, its size, mtime and bytes (for a
+    symlink, its target). None if the tree is larger than the zygote compares."""
+    state, path, total = {}, [], 0
+    top = os.fstat(top_fd)
+
+    def keep(depth, name, st):
+        return (st.st_dev == top.st_dev and not (only_uid and st.st_uid != uid)
+                and not (depth == 0 and name in reserved))
+
+    for event, fd, name, st in walk_tree(top_fd, keep):
+        if event == "leave":
+            path.pop()
+            continue
+        rel = "/".join([*path, name])
+        mode = stat.S_IMODE(st.st_mode) & 0o777
+        if event == "enter":
+            state[rel] = ("dir", mode)
+            path.append(name)
+        elif stat.S_ISREG(st.st_mode):
+            total += st.st_size
+            if total > COMPARE_BYTES:
+                return None
+            f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+            try:
+                data = os.read(f, st.st_size + 1)
+            finally:
+                os.close(f)
+            state[rel] = ("file", mode, st.st_size, st.st_mtime_ns, data)
+        elif stat.S_ISLNK(st.st_mode):
+            state[rel] = ("symlink", os.readlink(name, dir_fd=fd))
+        else:
+            state[rel] = ("other",)             # a save would report it: not the same
+        if len(state) > COMPARE_ENTRIES:
+            return None
+    return state
+
+
+def unchanged(parent, name, work, uid, reserved):
+    """Whether the run left its tmpfs exactly as loaded: the saved files, each
+    with its bytes, mode and mtime, and nothing else (the access times aside),
+    so that a save would write what is already there. Small trees only; for a
+    larger one (None) the saver copies it anyway."""
+    try:
+        after = tree_state(work, uid, reserved, only_uid=True)
+        if after is None:
+            return False
+        real = _opendir(name, parent)
+        try:
+            return tree_state(real, uid, reserved, only_uid=False) == after
+        finally:
+            os.close(real)
+    except OSError:
+        return False
+
+
+def write_note(fd, note):
+    """A line for the owner in the run's output, after what the profile printed."""
+    try:
+        os.write(fd, f"\n[sandbox: {note}]\n".encode())
+    except OSError:
+        pass                                    # the service stopped reading (output limit)
+
+
+def close_all_but(keep):
+    """Close every descriptor of this process but 0, 1, 2 and `keep`."""
+    low = 3
+    for fd in sorted(set(keep)):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+# -- one run: a single process, watched by the zygote ----------------------------------
+
+def enter_namespaces():
+    """New mount, IPC and network namespaces for this process alone, every
+    mount in the mount namespace private (nothing mounted here reaches the
+    host's)."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def prepare_jail(cfg, host_root, phases):
+    """In the run's process (root, its own session, in its own namespaces),
+    before any of the owner's code: the owner's tmpfs view, the standard
+    library, the owner's files. -> (notes, savable, descriptor of the tmpfs's root).
+
+    `host_root`: a descriptor of / opened before the namespaces were made. The
+    owner's saved files are reached through it, so through the mounts of the
+    service's namespace, where no tmpfs covers their directory: a walk that
+    climbs back with ".." can never step into the tmpfs mounted on it here."""
     uid, owner_dir, lim = cfg["uid"], cfg["dir"], cfg["limits"]
     stdlib = sysconfig.get_path("stdlib")
     cfg["sys_path"] = [stdlib, os.path.join(stdlib, "lib-dynload")]
     parent_dir, name = os.path.split(owner_dir.rstrip("/"))
-    parent = _opendir(parent_dir, None)
-    remove_dir(name + ".new", parent)           # left by a run killed while saving
-
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    real = _opendir(name, parent)
+    parent = _opendir(parent_dir.lstrip("/") or ".", host_root)
+    try:
+        remove_dir(name + ".new", parent)       # left by a run killed while saving
+        real = _opendir(name, parent)
+    finally:
+        os.close(parent)
+        os.close(host_root)
     # Inodes: the owner's `inodes`, plus the tmpfs's root and the directories
     # up to the standard library's mount point, which are ours.
     _mount("tmpfs", owner_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -534,6 +669,7 @@ def supervise(cfg_fd, api_fd, status_fd):
     os.makedirs(inside, 0o755)
     _mount(stdlib, inside, None, MS_BIND | MS_REC)
     _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
+    phases["mounts"] = time.monotonic()
     reserved = {stdlib.split("/")[1]}           # usr: the sandbox's, in the owner's /
     notes, savable = load_files(real, work, uid, reserved)
     os.close(real)
@@ -544,101 +680,341 @@ def supervise(cfg_fd, api_fd, status_fd):
         pass                                    # the owner's own `data` (or a full tmpfs)
     for note in notes:
         write_note(1, note)
-
-    filt = build_filter() if cfg.get("seccomp", True) else None
-    pid = os.fork()
-    if pid == 0:
-        os.close(parent)
-        os.close(work)
-        os.close(status_fd)
-        run_profile(cfg, filt)
-    # The supervisor keeps no copy of the API channel, and one of the output
-    # (for its notes on saving) that it closes when done, so the service sees
-    # end-of-output once the profile is gone and the files are saved.
-    os.close(cfg["api_fd"])
-    note_fd = os.dup(1)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    wstatus, timed_out = wait_with_deadline(pid, cfg["timeout"])
-    result = verdict(wstatus, timed_out)
-    if savable:
-        saved = save_files(parent, name, owner_dir, work, uid, lim, reserved)
-        for note in saved:
-            write_note(note_fd, note)
-        notes += saved
-    os.close(note_fd)
-    if notes:
-        result["detail"] = "; ".join([result.get("detail", ""), *notes]).lstrip("; ")
-    os.write(status_fd, json.dumps(result).encode() + b"\n")
-    os.close(status_fd)
-    _remove_quietly(name + ".new", parent)      # the files from before the run, if saved
+    phases["copy_in"] = time.monotonic()
+    return notes, savable, work
 
 
-def write_note(fd, note):
-    """A line for the owner in the run's output, after what the profile printed."""
+def ready_child(sock, zygote_pid):
+    """A run's process, forked by the zygote before the run is asked for (so
+    that the fork and the namespaces are off the run's critical path), used
+    for one run only. Never returns.
+
+    Waits on `sock` for the run: its description (a memfd of JSON), output
+    pipe and API channel. Then, as root: prepare_jail, and one message back
+    to the zygote on `sock` (the loading's notes, whether the files may be
+    saved, the tmpfs's root as a descriptor: the zygote saves from it once this
+    process is gone). Then run_profile: confined, the owner's code."""
     try:
-        os.write(fd, f"\n[sandbox: {note}]\n".encode())
+        close_all_but((sock.fileno(),))
+        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        if os.getppid() != zygote_pid:
+            os._exit(0)
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        host_root = _opendir("/", None)         # the service's mounts (prepare_jail)
+        enter_namespaces()
+        failed = None
+    except BaseException as e:  # noqa: BLE001 - said to the run, if one comes
+        failed = e
+    try:
+        msg, fds, _, _ = socket.recv_fds(sock, 64, 3)
     except OSError:
-        pass                                    # the service stopped reading (output limit)
+        os._exit(0)
+    if not msg or len(fds) != 3:
+        os._exit(0)                             # the zygote is closing
+    phases = {"child": time.monotonic()}
+    cfg_fd, out_fd, api_fd = fds
+    try:
+        cfg = json.loads(os.pread(cfg_fd, os.fstat(cfg_fd).st_size, 0))
+        os.close(cfg_fd)
+        cfg["zygote"] = zygote_pid              # the run's parent (confine checks it)
+        cfg["api_fd"] = api_fd
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        if failed is not None:
+            raise failed
+        notes, savable, work = prepare_jail(cfg, host_root, phases)
+        filt = None
+        if cfg.get("seccomp", True):
+            if not isinstance(FILTER, Filter):
+                raise RuntimeError(f"no seccomp filter: {FILTER}")
+            filt = FILTER
+        message = {"notes": notes, "savable": savable, "phases": phases}
+        socket.send_fds(sock, [json.dumps(message).encode()], [work])
+        os.close(work)
+    except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
+        try:
+            sock.send(json.dumps({"failed": str(e)}).encode())
+        except OSError:
+            pass
+        os._exit(70)
+    sock.close()
+    run_profile(cfg, filt)
+
+
+class Ready:
+    """The next run's process, forked and waiting (ready_child)."""
+
+    def __init__(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        zygote_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            mine.close()
+            ready_child(theirs, zygote_pid)
+        theirs.close()
+        self.pid, self.sock = pid, mine
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except OSError:
+            self.discard()
+            raise
+
+    def discard(self):
+        """End it unused (it exits when its socket closes)."""
+        self.sock.close()
+        os.kill(self.pid, signal.SIGKILL)       # our unreaped child: the pid is still its
+        os.waitpid(self.pid, 0)
+        if getattr(self, "pidfd", None) is not None:
+            os.close(self.pidfd)
+
+
+class Run:
+    """A run the zygote watches: its process and what the zygote holds for it
+    until the verdict (the status pipe, a copy of the output for the saver's
+    notes, the owner's lock, then the tmpfs)."""
+
+    SETUP_SECONDS = 5.0             # the longest the jail's set-up may take
+
+    def __init__(self, cfg, pid, pidfd, report, status_fd, note_fd, lock_fd):
+        self.cfg, self.pid, self.pidfd, self.report_sock = cfg, pid, pidfd, report
+        self.report_fd = report.fileno()
+        self.status_fd, self.note_fd, self.lock_fd = status_fd, note_fd, lock_fd
+        self.deadline = time.monotonic() + self.SETUP_SECONDS + cfg["timeout"]
+        self.report, self.work, self.timed_out = {}, None, False
+        self.phases = {}
+
+    def take_report(self):
+        """The child's message: sent before the owner's code starts, or never."""
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.report_sock, 1 << 16, 1)
+        except OSError:
+            msg, fds = b"", []
+        self.report_sock.close()
+        self.report_sock = self.report_fd = None
+        for fd in fds[1:]:
+            os.close(fd)
+        self.work = fds[0] if fds else None
+        try:
+            self.report = json.loads(msg) if msg else {}
+        except ValueError:
+            self.report = {}
+        if not isinstance(self.report, dict):
+            self.report = {}
+        if "savable" in self.report:            # the owner's code starts now
+            self.deadline = time.monotonic() + self.cfg["timeout"]
+
+    def descriptors(self):
+        return [fd for fd in (self.pidfd, self.report_fd, self.status_fd, self.note_fd,
+                              self.lock_fd, self.work) if fd is not None]
+
+    def closes(self, fds):
+        return [fd for fd in self.descriptors() if fd not in fds]
+
+    def finish(self):
+        """The child has ended: its verdict, and its files saved if they changed
+        (by a saver process, which then holds the lock and the descriptors).
+        -> (pidfd, pid) of the saver, or None."""
+        _, wstatus = os.waitpid(self.pid, 0)
+        os.close(self.pidfd)
+        self.pidfd = None
+        if self.report_fd is not None:
+            self.take_report()
+        phases = {**self.phases, **self.report.get("phases", {}), "profile": time.monotonic()}
+        result = verdict(wstatus, self.timed_out)
+        if "failed" in self.report:
+            result = {"status": "error", "detail": f"sandbox failed: {self.report['failed']}"}
+        notes = list(self.report.get("notes", []))
+        if self.report.get("savable") and self.work is not None:
+            owner_dir, uid = self.cfg["dir"], self.cfg["uid"]
+            parent_dir, name = os.path.split(owner_dir.rstrip("/"))
+            parent = _opendir(parent_dir, None)
+            reserved = {sysconfig.get_path("stdlib").split("/")[1]}
+            if not unchanged(parent, name, self.work, uid, reserved):
+                pid = os.fork()
+                if pid == 0:
+                    self.save(parent, name, reserved, result, notes, phases)
+                saver = os.pidfd_open(pid), pid
+                os.close(parent)
+                self.close()
+                return saver
+            os.close(parent)
+        phases["save"] = time.monotonic()
+        self.report_verdict(result, notes, phases)
+        self.close()
+        return None
+
+    def save(self, parent, name, reserved, result, notes, phases):
+        """In the saver (a child of the zygote): save, then the verdict. Never returns."""
+        try:
+            close_all_but([parent, *self.descriptors()])
+            saved = save_files(parent, name, self.work, self.cfg["uid"], self.cfg["limits"],
+                               reserved)
+            for note in saved:
+                write_note(self.note_fd, note)
+            phases["save"] = time.monotonic()
+            self.report_verdict(result, notes + saved, phases)
+            os.close(self.note_fd)
+            os.close(self.work)
+            _remove_quietly(name + ".new", parent)  # the files from before the run
+        finally:
+            os._exit(0)
+
+    def report_verdict(self, result, notes, phases):
+        if notes:
+            result["detail"] = "; ".join([result.get("detail", ""), *notes]).lstrip("; ")
+        result["phases"] = phases
+        try:
+            os.write(self.status_fd, json.dumps(result).encode() + b"\n")
+        except OSError:
+            pass                                # the service is gone
+        os.close(self.status_fd)
+        self.status_fd = None
+
+    def close(self):
+        if self.report_sock is not None:
+            self.report_sock.close()
+        for fd in self.descriptors():
+            if fd != self.report_fd:
+                os.close(fd)
+        self.pidfd = self.report_fd = self.report_sock = None
+        self.status_fd = self.note_fd = self.lock_fd = self.work = None
+
+
+def start_run(fds, ready):
+    """Hand a request's descriptors to the ready process: the description (a
+    memfd of JSON), the output pipe, the API channel, the status pipe, the
+    owner's lock. -> its Run (which then holds the status pipe, the output
+    and the lock)."""
+    cfg_fd, out_fd, api_fd, status_fd, lock_fd = fds
+    cfg = json.loads(os.pread(cfg_fd, os.fstat(cfg_fd).st_size, 0))
+    socket.send_fds(ready.sock, [b"run"], [cfg_fd, out_fd, api_fd])
+    os.close(cfg_fd)
+    os.close(api_fd)
+    return Run(cfg, ready.pid, ready.pidfd, ready.sock, status_fd, out_fd, lock_fd)
 
 
 def zygote(control_fd):
-    """Serve runs until the service hangs up: fork a supervisor per request.
+    """Serve runs until the service hangs up and the last run has ended.
 
-    A request is one SOCK_SEQPACKET message carrying five descriptors: the
-    run's description (a pipe to read to its end), the output pipe, the API
-    channel, the status pipe and the owner's lock file. The reply is the
-    supervisor's pid (it leads its own session, so the service can kill the
-    whole run by that id).
+    A request is one SOCK_SEQPACKET message carrying five descriptors (see
+    start_run); the reply is the run's pid (it leads its own session) with a
+    pidfd of it. The zygote then watches the run: it gets the child's report
+    when the jail is ready, kills it at the wall-clock limit, reaps it, and
+    writes the verdict on the status pipe, after a saver process (its child
+    too) has saved the files if the run changed them.
+
     Forking this single-threaded, already-initialised interpreter instead of
-    starting one per run saves most of a run's CPU time."""
-    import socket
-
+    starting one per run saves most of a run's CPU time, and one process per
+    run instead of two (a supervisor and the profile) saves half of what is
+    left: a fork's page-table copy, its copy-on-write faults and its exit."""
+    global FILTER
     # Standard modules profiles commonly import (the example profiles use html,
     # json and time; a failing one, traceback), loaded once here so that every
     # run inherits them instead of reading and compiling them again
     # (import html alone is ~3 ms of a ~15 ms run; docs/performance.md).
     import base64  # noqa: F401
     import html  # noqa: F401
-    import time  # noqa: F401
     import traceback  # noqa: F401
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)       # supervisors reap themselves
+    try:
+        FILTER = compile_filter()
+    except Exception as e:  # noqa: BLE001 - said to every run that asks for the filter
+        FILTER = f"{type(e).__name__}: {e}"
     control = socket.socket(fileno=control_fd)
-    while True:
-        try:
-            msg, fds, _, _ = socket.recv_fds(control, 64, 5)
-        except OSError:
-            return
-        if not msg:
-            return                                      # the service is gone
-        if len(fds) != 5:
-            for fd in fds:
-                os.close(fd)
-            control.send(b"-1")
-            continue
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            control.close()
-            os.setsid()
-            # lock_fd stays open here until the run is over: the owner's lock
-            # (a flock, shared with the service) outlives a service restart.
-            cfg_fd, out_fd, api_fd, status_fd, lock_fd = fds  # noqa: F841
-            os.dup2(out_fd, 1)
-            os.dup2(out_fd, 2)
-            os.close(out_fd)
+    poller = select.poll()
+    poller.register(control, select.POLLIN)
+    runs, savers = {}, {}           # fd -> Run (by its pidfd and its report), pidfd -> pid
+    ready = None
+    while control is not None or runs or savers:
+        if ready is None and control is not None:
             try:
-                supervise(cfg_fd, api_fd, status_fd)
-            except BaseException as e:  # noqa: BLE001 - report, never leave the service guessing
-                msg = json.dumps({"status": "error", "detail": f"sandbox failed: {e}"}).encode()
-                try:
-                    os.write(status_fd, msg + b"\n")
-                except OSError:
-                    pass
-            os._exit(0)
+                ready = Ready()                 # the next run's, while this one runs
+            except OSError:
+                ready = None                    # no fork now: the next request tries again
+        now = time.monotonic()
+        waits = [r.deadline - now for r in runs.values() if not r.timed_out]
+        events = poller.poll(max(0, int(min(waits) * 1000) + 1) if waits else None)
+        # Descriptors made while handling these events are watched from the
+        # next poll on: an event of this one with the same number is a
+        # closed descriptor's, and is skipped.
+        new_runs, new_savers = {}, {}
+        for fd, _ in events:
+            if control is not None and fd == control.fileno():
+                run, ready = serve_request(control, ready)
+                if run is False:
+                    poller.unregister(control)
+                    control.close()
+                    control = None              # the service is gone: finish the runs
+                    if ready is not None:
+                        ready.discard()
+                        ready = None
+                elif run is not None:
+                    new_runs[run.pidfd] = new_runs[run.report_fd] = run
+            elif fd in savers:
+                poller.unregister(fd)
+                os.waitpid(savers.pop(fd), 0)
+                os.close(fd)
+            elif fd in runs:
+                run = runs.pop(fd)
+                poller.unregister(fd)
+                if fd == run.report_fd:
+                    run.take_report()
+                    continue
+                if run.report_fd is not None:
+                    runs.pop(run.report_fd)
+                    poller.unregister(run.report_fd)
+                saver = run.finish()
+                if saver is not None:
+                    new_savers[saver[0]] = saver[1]
+        for table, new in ((runs, new_runs), (savers, new_savers)):
+            for fd in new:
+                poller.register(fd, select.POLLIN)
+            table.update(new)
+        now = time.monotonic()
+        for run in set(runs.values()):
+            if not run.timed_out and now >= run.deadline:
+                os.kill(run.pid, signal.SIGKILL)    # our unreaped child: the pid is still its
+                run.timed_out = True
+
+
+def serve_request(control, ready):
+    """One request from the service, run by the ready process (or, if there is
+    none or it has died, one forked now). -> (its Run, or None if refused, or
+    False when the service has hung up; the ready process left)."""
+    try:
+        msg, fds, _, _ = socket.recv_fds(control, 64, 5)
+    except OSError:
+        return False, ready
+    received = time.monotonic()
+    if not msg:
+        return False, ready
+    run = None
+    if len(fds) == 5:
+        for _ in range(2):
+            try:
+                if ready is None:
+                    ready = Ready()
+                run = start_run(fds, ready)
+                ready = None                    # it is this run's now
+                break
+            except (OSError, ValueError, KeyError, TypeError):
+                if ready is not None:           # died, or a bad description: not reused
+                    ready.discard()
+                    ready = None
+    if run is None:
         for fd in fds:
-            os.close(fd)
-        control.send(str(pid).encode())
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        control.send(b"-1")
+        return None, ready
+    run.phases.update(zygote_request=received, zygote_reply=time.monotonic())
+    socket.send_fds(control, [str(run.pid).encode()], [run.pidfd])
+    return run, ready
 
 
 def load_payload(path, arg):

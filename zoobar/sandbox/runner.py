@@ -4,8 +4,9 @@ The service side of the sandbox. ``Sandbox.run(owner, code, api)`` assigns the
 owner's uid, prepares their private directory, takes that uid's lock (runs of
 one owner serialize, different owners run in parallel; a run that cannot have
 its turn within ``Limits.lock_wait`` answers status "busy"), has the launcher
-(``launcher.py``: a root "zygote" started once) fork a supervisor that confines
-the profile and holds the lock too until the run is over, answers the
+(``launcher.py``: a root "zygote" started once) fork the run's process, which
+confines itself, while the zygote holds the lock too until the run is over
+(its files saved), answers the
 profile's API calls with ``api(name, kwargs)`` on a private socketpair, reads
 its output up to a limit, and returns ``Result(output, status)``.
 
@@ -23,7 +24,6 @@ import fcntl
 import importlib.util
 import json
 import os
-import select
 import selectors
 import shutil
 import signal
@@ -87,6 +87,9 @@ class Result:
     status: str                     # "ok" | "timeout" | "error" | "busy"
     detail: str = ""
     seconds: float = 0.0
+    # When each phase of the run ended, in seconds since the run began, in
+    # order (bench/profile prints the breakdown); empty for a "busy" answer.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -152,69 +155,88 @@ class Sandbox:
 
     # -- a run ---------------------------------------------------------------
 
-    def run(self, owner: str, code: str, api: ApiHandler) -> Result:
+    def run(self, owner: str, code: str, api: ApiHandler,
+            known: dict[str, str] | None = None) -> Result:
+        """Run `code` as `owner`'s profile, its API calls answered by `api`;
+        `known`: answers fixed for this run of calls without arguments (name ->
+        string, e.g. get_self), which the profile then gets without a round
+        trip (they must be what `api` would answer)."""
         started = time.monotonic()
+        marks = {"start": started}      # when each phase ended (Result.phases)
         uid, d = self.prepare_owner(owner)
+        marks["owner"] = time.monotonic()
         deadline = started + self.limits.lock_wait
         lock = self._lock(uid, deadline)
         if lock is None:
             return Result(BUSY, "busy", "the owner's profile is running",
                           time.monotonic() - started)
+        marks["lock"] = time.monotonic()
         try:
             # at most `parallel` runs at once, whoever the owners: memory is finite
             if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 return Result(BUSY, "busy", "too many runs at once", time.monotonic() - started)
+            marks["slot"] = time.monotonic()
             try:
-                result = self._launch(uid, str(d), code, api, lock)
+                result = self._launch(uid, str(d), code, api, lock, marks, known or {})
             finally:
                 self._slots.release()
         finally:
             os.close(lock)              # closing releases the flock
-        result.seconds = time.monotonic() - started
+        marks["end"] = time.monotonic()
+        result.seconds = marks["end"] - started
+        result.phases = {name: t - started
+                         for name, t in sorted(marks.items(), key=lambda kv: kv[1])}
         return result
 
     def _launch(self, uid: int, directory: str, code: str, api: ApiHandler,
-                lock: int) -> Result:
+                lock: int, marks: dict[str, float], known: dict[str, str]) -> Result:
         lim = self.limits
         api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg_r, cfg_w = os.pipe()
+        # nice: a profile burning CPU yields to the site's own processes (nice 0).
+        cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
+               "seccomp": self.seccomp, "limits": asdict(lim), "nice": RUN_NICE,
+               "known": known, "api_calls": API_CALLS_MAX}
+        description = os.memfd_create("zoobar-run", os.MFD_CLOEXEC)
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
-        mine = {cfg_w, out_r, status_r}             # closed on the way out, whatever happens
+        mine = {out_r, status_r}                    # closed on the way out, whatever happens
         server = None
+        api_marks: dict[str, float] = {}
         try:
             try:
-                pid = self._zygote.spawn([cfg_r, out_w, api_child.fileno(), status_w, lock])
-                supervisor = os.pidfd_open(pid)     # race-free: it waits for its description
-                mine.add(supervisor)
+                write_all(description, json.dumps(cfg).encode())
+                marks["sent"] = time.monotonic()
+                _, child = self._zygote.spawn([description, out_w, api_child.fileno(),
+                                                 status_w, lock])
+                mine.add(child)
             finally:
-                for fd in (cfg_r, out_w, status_w):
+                for fd in (description, out_w, status_w):
                     os.close(fd)
                 api_child.close()
-            server = threading.Thread(target=serve_api, args=(api_parent, api), daemon=True)
+            marks["spawn"] = time.monotonic()
+            server = threading.Thread(target=serve_api, args=(api_parent, api, api_marks),
+                                      daemon=True)
             server.start()
-            cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
-                   "seccomp": self.seccomp, "limits": asdict(lim)}
-            try:
-                write_all(cfg_w, json.dumps(cfg).encode())
-            except BrokenPipeError:
-                pass
-            os.close(cfg_w)                         # end of the description
-            mine.discard(cfg_w)
-            # The supervisor enforces the wall clock itself (and then saves the
+            # The launcher enforces the wall clock itself (and then saves the
             # directory); this deadline is only the backstop if it does not.
             output, overflow = read_output(out_r, lim.output, lim.timeout + 5.0)
             os.close(out_r)                         # a profile still printing gets EPIPE
             mine.discard(out_r)
+            marks["output"] = time.monotonic()
             verdict = {} if overflow == "time" else read_status(status_r, lim.timeout + 5.0)
+            marks["verdict"] = time.monotonic()
             if not verdict:
-                kill_run(supervisor, pid)
+                kill_run(child)
         finally:
             for fd in mine:
                 os.close(fd)
             api_parent.close()
             if server is not None:
                 server.join(timeout=5.0)
+        phases = verdict.get("phases")
+        if isinstance(phases, dict):
+            marks.update({k: v for k, v in phases.items() if isinstance(v, (int, float))})
+        marks.update(api_marks)
         text = output.decode("utf-8", "replace")
         if overflow == "size":
             return Result(text + f"\n[output cut: more than {lim.output} bytes]", "error",
@@ -232,7 +254,7 @@ class Sandbox:
 
 
 class Zygote:
-    """The launcher process that forks one supervisor per run (launcher.zygote).
+    """The launcher process that forks one process per run and watches it (launcher.zygote).
 
     Started on first use and again if it has died; requests go one at a time
     over a SOCK_SEQPACKET socketpair (a run's descriptors in, a pid out)."""
@@ -253,24 +275,26 @@ class Zygote:
                 start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         finally:
             theirs.close()
-        # Before its first fork, so every supervisor and profile inherits it: a
-        # profile burning CPU yields to the site's own processes (nice 0).
-        os.setpriority(os.PRIO_PROCESS, self._proc.pid, RUN_NICE)
         mine.settimeout(10.0)
         self._sock = mine
 
-    def spawn(self, fds: list[int]) -> int:
+    def spawn(self, fds: list[int]) -> tuple[int, int]:
+        """Start a run. -> its pid and a pidfd of it (the caller closes it)."""
         with self._lock:
             for _ in range(2):
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()
+                pidfds: list[int] = []
                 try:
                     socket.send_fds(self._sock, [b"run"], fds)
-                    pid = int(self._sock.recv(64) or b"-1")
+                    msg, pidfds, _, _ = socket.recv_fds(self._sock, 64, 1)
+                    pid = int(msg or b"-1")
                 except (OSError, ValueError):
                     pid = -1
-                if pid > 0:
-                    return pid
+                if pid > 0 and len(pidfds) == 1:
+                    return pid, pidfds[0]
+                for fd in pidfds:
+                    os.close(fd)
                 self.close()
             raise RuntimeError("the sandbox launcher does not answer")
 
@@ -293,12 +317,10 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def kill_run(pidfd: int, pid: int) -> None:
-    """Kill a run's supervisor and its profile (one process group), if still there."""
-    if select.select([pidfd], [], [], 0)[0]:
-        return                          # already gone: the number may be someone else's now
+def kill_run(pidfd: int) -> None:
+    """Kill a run's process, if still there (a pidfd: never anyone else)."""
     try:
-        os.killpg(pid, signal.SIGKILL)
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -325,7 +347,7 @@ def read_output(fd: int, limit: int, seconds: float) -> tuple[bytes, str | None]
 
 
 def read_status(fd: int, seconds: float) -> dict:
-    """The supervisor's verdict: the last complete line on the status pipe (wire format)."""
+    """The launcher's verdict: the last complete line on the status pipe (wire format)."""
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         data = b""
@@ -344,7 +366,8 @@ def read_status(fd: int, seconds: float) -> dict:
     return verdict if isinstance(verdict, dict) else {}
 
 
-def serve_api(sock: socket.socket, handler: ApiHandler) -> None:
+def serve_api(sock: socket.socket, handler: ApiHandler,
+              marks: dict[str, float] | None = None) -> None:
     """Answer the profile's calls until it hangs up, at most API_CALLS_MAX.
 
     The wire format is zoobar.wire's (the RPC one): ``[name, {kwargs}]`` in,
@@ -363,7 +386,11 @@ def serve_api(sock: socket.socket, handler: ApiHandler) -> None:
                 continue
             if line is None:
                 return
+            if marks is not None:
+                marks.setdefault("api_first_call", time.monotonic())
             send(f, answer(line, handler))
+            if marks is not None:
+                marks["api_last_reply"] = time.monotonic()
         send(f, wire.error(wire.TOO_MANY, f"more than {API_CALLS_MAX} API calls"))
     except OSError:
         return                           # the profile went away mid-call

@@ -90,6 +90,11 @@ class ProfileApi(rpc.Service):
         # Always from the owner: the profile cannot name another sender.
         _ask("bank", "profile_xfer", owner=self.owner, recipient=target, amount=zoobars)
 
+    def known(self) -> dict[str, str]:
+        """The answers that are fixed for the run (methods without arguments):
+        the sandbox hands them to the profile with its code, no round trip."""
+        return {"get_self": self.owner, "get_visitor": self.visitor}
+
     def handler(self):
         """The sandbox's API handler for this run: each call dispatched and
         checked (callers, arguments) like an RPC request from SANDBOX_CALLER."""
@@ -189,9 +194,9 @@ class Profile(rpc.Service):
         account = rpc.client("bank").call("account_id", username=user)
         if not account:
             return {"output": "profile could not run (no such account)", "status": "error"}
+        api = ProfileApi(user, visitor)
         try:
-            result = self.sandbox().run(owner_key(account), code,
-                                        ProfileApi(user, visitor).handler())
+            result = self.sandbox().run(owner_key(account), code, api.handler(), api.known())
         except Exception as err:  # noqa: BLE001 - the sandbox could not start: say so, keep serving
             print(f"profile: sandbox failure for {user!r}: {err}", file=sys.stderr, flush=True)
             return {"output": "profile could not run (sandbox failure)", "status": "error"}

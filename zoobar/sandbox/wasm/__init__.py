@@ -16,10 +16,12 @@ profile's Python: jailed first for ``layered``, as it is (``--no-jail``) for
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..runner import LAUNCHER, Limits, Sandbox, Zygote
+from .. import backends
+from ..runner import DEFAULT_ROOT, LAUNCHER, Limits, Sandbox, Zygote
 
 PAYLOAD = Path(__file__).with_name("payload.py")
 
@@ -29,23 +31,48 @@ class WasmLimits(Limits):
     guest_memory: int = 128 << 20   # the guest's linear memory (store limit)
 
 
+def _host_address_space() -> int:
+    from . import runtime
+    return runtime.HOST_ADDRESS_SPACE
+
+
 @dataclass
 class LayeredLimits(WasmLimits):
-    # RLIMIT_AS of the wasmtime host in the jail: the runtime (~90 MiB mapped),
-    # the guest's reserved memory and the runtime's threads' stacks.
-    memory: int = 1 << 30
+    # RLIMIT_AS of the wasmtime host in the jail (runtime.HOST_ADDRESS_SPACE).
+    memory: int = field(default_factory=_host_address_space)
     open_files: int = 64
 
 
-def cache_dir_for(root: str) -> str:
-    """Where the compiled module lives: $ZOOBAR_WASM_CACHE, else <sandbox root>/wasm."""
-    return os.environ.get("ZOOBAR_WASM_CACHE") or os.path.join(root, "wasm")
+CACHE_ENV = "ZOOBAR_WASM_CACHE"
 
 
-def compile_runtime(cache_dir: str) -> None:
-    """Compile the pinned module once (about 15 s on 2 cores); later calls find it."""
+def cache_dir_for(root: str, env: Mapping[str, str] = os.environ) -> str:
+    """Where the compiled module lives: $ZOOBAR_WASM_CACHE, else ``wasm-cache``
+    next to the sandbox root: never inside it, as the root is a tmpfs in a
+    fresh-state edition (every container start would compile again) and holds
+    the owners' directories."""
+    return env.get(CACHE_ENV) or os.path.join(os.path.dirname(os.path.abspath(root)), "wasm-cache")
+
+
+def compile_runtime(cache_dir: str) -> bool:
+    """Compile the pinned module once (15-70 s on 2 cores); later calls find it.
+    -> whether this call compiled it."""
     from . import runtime           # wasmtime is imported only by the backends that use it
-    runtime.compile_module(runtime.make_engine(), cache_dir)
+    return runtime.compile_module(runtime.make_engine(), cache_dir)[1]
+
+
+def prepare(env: Mapping[str, str]) -> str | None:
+    """Before a stack's services start (local mode): if its profile service
+    will use a wasm backend, make sure the module is compiled, so that no view
+    waits for it. -> a line to log if it could not be compiled."""
+    if (env.get(backends.ENV) or backends.DEFAULT) not in ("wasm", "layered"):
+        return None
+    cache = cache_dir_for(env.get("ZOOBAR_SANDBOX_ROOT", DEFAULT_ROOT), env)
+    try:
+        compile_runtime(cache)
+    except (RuntimeError, OSError) as err:
+        return f"the wasm runtime did not compile into {cache}: {err}"
+    return None
 
 
 @dataclass

