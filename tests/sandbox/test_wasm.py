@@ -30,7 +30,7 @@ MARK = runtime.API_MARK.decode("latin-1")
 def wasm_sandbox(request, tmp_path_factory):
     limits = WasmLimits(timeout=4.0, guest_memory=64 << 20)
     if request.param == "layered":
-        limits.memory, limits.open_files = 1 << 30, 64
+        limits.memory, limits.open_files = runtime.HOST_ADDRESS_SPACE, 64
     sb = make_sandbox(request.param, root=str(tmp_path_factory.mktemp(request.param)),
                       limits=limits, cache_dir=WASM_CACHE)
     yield sb

