@@ -23,8 +23,10 @@ SANDBOX ?=
 EDITION_ARGS := $(if $(EDITION),--edition $(EDITION))
 SITE_ARGS    := $(EDITION_ARGS) $(if $(SANDBOX),--sandbox $(SANDBOX))
 
-# Each mk/*.mk appends the targets `make test` runs, in file-name order.
+# Each mk/*.mk appends the targets `make test` runs, in file-name order, and
+# names in HOST_TEST_TARGETS those that deploy on this host's LXC.
 TEST_TARGETS :=
+HOST_TEST_TARGETS :=
 
 .PHONY: help bootstrap test
 help:
@@ -39,8 +41,11 @@ bootstrap:
 
 include $(sort $(wildcard mk/*.mk))
 
+# Two chains side by side (python -m zoolab.stages): the stages that deploy on
+# this host's LXC, one after the other, and beside them all the others. Each
+# stage's output: artifacts/test/<stage>.log. ZOOLAB_TEST_SERIAL=1: one chain,
+# output on the terminal.
 test: bootstrap
-	@set -e; for t in $(TEST_TARGETS); do \
-	    echo "==> make $$t"; $(MAKE) --no-print-directory $$t; \
-	done
-	@echo "==> make test: all stages passed ($(TEST_TARGETS))"
+	@MAKE="$(MAKE)" $(PYTHON) -m zoolab.stages \
+	    --chain "$(filter-out $(HOST_TEST_TARGETS),$(TEST_TARGETS))" \
+	    --chain "$(filter $(HOST_TEST_TARGETS),$(TEST_TARGETS))"

@@ -1,0 +1,140 @@
+"""Run `make test`'s stages: chains side by side, each chain's stages in order.
+
+    python -m zoolab.stages --chain "test-zookd test-app" --chain "test-molecule test-fleet"
+
+Each stage is a make target. A chain runs its stages one after the other and
+stops at its first failure; the chains run at the same time (the stages that
+deploy on this host's LXC form one chain, so they never overlap; everything
+else forms the other). Each stage's output goes to LOGDIR/<stage>.log; the
+terminal gets one line when a stage starts and one when it ends, with its
+time, then a table of all stages and the last lines of each failed stage's
+log. Exit status 1 if any stage failed or did not run.
+
+ZOOLAB_TEST_SERIAL=1 runs all chains as one, in order, with the stages'
+output on the terminal (what `make test` did before the chains).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoolab import ROOT
+
+TAIL_LINES = 60
+
+
+@dataclass
+class Stage:
+    name: str
+    state: str = "not run"
+    seconds: float = 0.0
+    log: Path | None = None
+
+
+@dataclass
+class Report:
+    """What every chain reports, guarded for the chains' threads."""
+
+    start: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            stamp = time.monotonic() - self.start
+            print(f"==> [{stamp // 60:3.0f}m{stamp % 60:02.0f}s] {text}", flush=True)
+
+
+def make_argv(stage: str) -> list[str]:
+    return [os.environ.get("MAKE", "make"), "--no-print-directory", stage]
+
+
+def run_stage(stage: Stage, workdir: Path, logdir: Path | None, report: Report) -> bool:
+    report.say(f"make {stage.name} ...")
+    began = time.monotonic()
+    if logdir is None:
+        rc = subprocess.call(make_argv(stage.name), cwd=workdir)
+    else:
+        stage.log = logdir / f"{stage.name}.log"
+        with stage.log.open("wb") as log:
+            rc = subprocess.call(make_argv(stage.name), cwd=workdir, stdout=log,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    stage.seconds = time.monotonic() - began
+    stage.state = "passed" if rc == 0 else f"FAILED (exit {rc})"
+    where = f", log {stage.log}" if stage.log else ""
+    report.say(f"make {stage.name} {stage.state} in {stage.seconds:.0f} s{where}")
+    return rc == 0
+
+
+def run_chain(chain: list[Stage], workdir: Path, logdir: Path | None, report: Report) -> None:
+    for stage in chain:
+        if not run_stage(stage, workdir, logdir, report):
+            return
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> str:
+    with path.open("rb") as fh:
+        return b"".join(fh.readlines()[-lines:]).decode("utf-8", "replace")
+
+
+def summary(chains: list[list[Stage]], wall: float) -> str:
+    rows = [f"{'stage':18} {'result':22} time"]
+    for number, chain in enumerate(chains, 1):
+        for stage in chain:
+            took = f"{stage.seconds:6.0f} s" if stage.state != "not run" else ""
+            rows.append(f"{stage.name:18} {stage.state:22} {took}  (chain {number})")
+    rows.append(f"{'wall clock':18} {'':22} {wall:6.0f} s")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chain", action="append", required=True, metavar="'STAGE ...'",
+                    help="make targets run in order (repeatable; chains run side by side)")
+    ap.add_argument("--logs", default=str(ROOT / "artifacts" / "test"),
+                    help="directory for each stage's log (default artifacts/test)")
+    ap.add_argument("--directory", default=str(ROOT), help="where make runs (default: the checkout)")
+    args = ap.parse_args(argv)
+    chains = [[Stage(name) for name in chain.split()] for chain in args.chain]
+    chains = [chain for chain in chains if chain]
+    if not chains:
+        ap.error("no stages given")
+    names = [stage.name for chain in chains for stage in chain]
+    if len(set(names)) != len(names):
+        ap.error(f"a stage is named twice: {' '.join(names)}")
+
+    report = Report()
+    workdir = Path(args.directory)
+    if os.environ.get("ZOOLAB_TEST_SERIAL") == "1":
+        run_chain([stage for chain in chains for stage in chain], workdir, None, report)
+    else:
+        logdir = Path(args.logs)
+        logdir.mkdir(parents=True, exist_ok=True)
+        threads = [threading.Thread(target=run_chain, args=(chain, workdir, logdir, report), daemon=True)
+                   for chain in chains]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    print(summary(chains, time.monotonic() - report.start), flush=True)
+    failed = [stage for chain in chains for stage in chain if stage.state != "passed"]
+    for stage in failed:
+        if stage.log and stage.log.exists():
+            print(f"\n---- last {TAIL_LINES} lines of {stage.log} ----\n{tail(stage.log)}", flush=True)
+    if failed:
+        print(f"==> make test: {len(failed)} stage(s) failed or did not run: "
+              f"{' '.join(stage.name for stage in failed)}", flush=True)
+        return 1
+    print(f"==> make test: all {len(names)} stages passed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
