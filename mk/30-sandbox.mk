@@ -6,7 +6,8 @@
 test-sandbox: zookd
 	$(PYTEST) -q tests/sandbox
 
-# p50/p99 of a profile view vs the plain home page, parallel owners vs one owner.
+# p50/p99 of a profile view vs the plain home page, parallel owners vs one owner,
+# and one sandbox run's wall time by phase.
 bench-profile: zookd
 	$(PYTHON) bench/profile
 

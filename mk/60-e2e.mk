@@ -41,7 +41,7 @@ molecule test-molecule:
 # Not part of `make test`: the five took 579 s on a fresh clone (load ~4), which
 # would take `make test` past its 30-minute budget; run it when roles change.
 # `make test-molecule` runs each role's verify playbook on the site it
-# converged (about 23 s more; docs/provisioning.md#molecule-scenarios).
+# converged (about 16 s more; docs/provisioning.md#molecule-scenarios).
 MOLECULE_ROLES := zoolab_host zoolab_base zookws_build zoobar_app zoolab_service
 ROLES ?= $(MOLECULE_ROLES)
 test-roles:
