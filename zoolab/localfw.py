@@ -32,7 +32,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from zoolab import ROOT, group_vars, render_conf, table
+from zoolab import ROOT, render_conf, table
 
 RULES_TEMPLATE = ROOT / "roles/zoolab_service/templates/etc/zoolab/iptables.rules.j2"
 NET_LOCK_DIR = Path(os.environ.get("ZOOLAB_NET_LOCK_DIR", "/tmp/zoolab-nets"))
@@ -72,9 +72,10 @@ def local_rows(net: int, main_host: str, main_port: int, frontend: str | None = 
     """The table's rows with local mode's addresses and the fields the rule
     template reads (``callers``, ``caller_subnets``, ``subnet``, ``network``,
     ``gateway``, ``public``), as table.container_rows gives them to Ansible."""
-    gv = group_vars.load({"zoolab_frontend_server": frontend} if frontend else None)
-    rows = table.service_rows(gv["zoolab_services"], f"127.{net}", 4,
-                              frontend=gv["zoolab_frontend_server"], home=gv["zoolab_home"])
+    overrides = {"zoolab_net_prefix": f"127.{net}", "zoolab_service_host_octet": 4}
+    if frontend:
+        overrides["zoolab_frontend_server"] = frontend
+    rows = table.site_rows(overrides)
     rows = render_conf.local_overrides(rows, net, main_host, main_port, ROOT)
     network = ipaddress.ip_network(f"127.{net}.0.0/16")
     for row in rows:
@@ -143,11 +144,10 @@ def _live() -> tuple[set[str], list[str]]:
     return chains, jumps
 
 
-def remove(nets: set[int] | None = None) -> set[str]:
-    """Delete the chains (and INPUT's jumps to them) of ``nets`` (None: every
-    net); the chains removed."""
+def remove(nets: set[int]) -> set[str]:
+    """Delete the chains (and INPUT's jumps to them) of ``nets``; the chains removed."""
     chains, jumps = _live()
-    mine = {c for c in chains if nets is None or int(_CHAIN_RE.match(c).group(1)) in nets}
+    mine = {c for c in chains if int(_CHAIN_RE.match(c).group(1)) in nets}
     for jump in jumps:
         if jump.split()[-1] in mine:
             _iptables("-D", *jump.split()[1:], check=False)
