@@ -36,6 +36,7 @@ APP = "/zoobar/index.cgi"
 HOME = APP + "/"
 COOKIE = "PyZoobarLogin"
 TIMEOUT = 20.0
+BUSY_TRIES = 10     # registrations a patient client (grader, command line) makes against a busy auth
 
 
 def page_text(html: str) -> str:
@@ -116,12 +117,13 @@ class SiteClient:
                                    "nexturl": HOME, **button})
 
     def register(self, username: str, password: str) -> requests.Response:
-        for attempt in range(self.REGISTER_TRIES):
-            resp = self.login(username, password, register=True)
-            if resp.status_code != 503 or attempt + 1 == self.REGISTER_TRIES:
-                return resp
+        resp = self.login(username, password, register=True)
+        for attempt in range(self.REGISTER_TRIES - 1):
+            if resp.status_code != 503:
+                break
             time.sleep(2 + attempt)
-        raise AssertionError("unreachable")   # REGISTER_TRIES >= 1
+            resp = self.login(username, password, register=True)
+        return resp
 
     def logout(self) -> requests.Response:
         return self.post("logout", {})        # the button; a GET revokes nothing
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "(exit 0 done, 1 refused by the site, 2 site not reachable).")
     ap.add_argument("--url", required=True, help="the site, e.g. http://localhost:8888")
     ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per request")
-    ap.add_argument("--register-tries", type=int, default=10,
+    ap.add_argument("--register-tries", type=int, default=BUSY_TRIES,
                     help="registrations answered 503 (auth busy) are tried again, this many in all")
     sub = ap.add_subparsers(dest="action", required=True)
     for name, helptext in (("register", "register USER and check that it is logged in"),

@@ -14,7 +14,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 
-from zoolab.site import SiteClient, log_rows, page_text, zoobars_on_users_page
+from zoolab.site import BUSY_TRIES, SiteClient, log_rows, page_text, zoobars_on_users_page
 
 __all__ = ["DEFAULT_RUNNER", "Browser", "CheckFailed", "Runner", "Skipped", "log_rows", "page_text",
            "zoobars_on_users_page"]
@@ -34,10 +34,10 @@ class Skipped(Exception):
 class Browser(SiteClient):
     """One user's session on the site (zoolab.site.SiteClient, the grader's timeout).
 
-    A registration answered 503 (auth busy) is tried again, up to 10 times
-    (SiteClient.REGISTER_TRIES)."""
+    A registration answered 503 (auth busy) is tried again, up to
+    zoolab.site.BUSY_TRIES times (SiteClient.REGISTER_TRIES)."""
 
-    REGISTER_TRIES = 10
+    REGISTER_TRIES = BUSY_TRIES
 
     def __init__(self, base_url: str, timeout: float = HTTP_TIMEOUT):
         super().__init__(base_url, timeout)
