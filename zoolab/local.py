@@ -157,7 +157,8 @@ class Supervisor:
         self._pumps = [t for t in self._pumps if t.is_alive()] + [pump]
 
     def start(self) -> Supervisor:
-        problem = sandbox_wasm.prepare(self.env)     # the wasm runtime, compiled once
+        # the wasm runtime, compiled once, if this stack runs the profile service
+        problem = sandbox_wasm.prepare(self.env) if "profile" in self.children else None
         if problem:
             self.log("zooklocal", problem)
         for child in self.children.values():
