@@ -98,7 +98,7 @@ class ProfileApi(rpc.Service):
     def known(self) -> dict[str, str]:
         """The answers that are fixed for the run (methods without arguments):
         the sandbox hands them to the profile with its code, no round trip."""
-        return {"get_self": self.owner, "get_visitor": self.visitor}
+        return {"get_self": self.get_self(), "get_visitor": self.get_visitor()}
 
     def handler(self):
         """The sandbox's API handler for this run: each call dispatched and
