@@ -52,6 +52,8 @@ SECCOMP_MODE_FILTER = 2
 
 API_FD = 3          # where the profile finds its API channel
 DATA_DIR = "data"   # the owner's /data (2023+ profiles): a directory of their own /
+STDLIB = sysconfig.get_path("stdlib")   # bind-mounted read-only at the same path in the jail
+RESERVED = {STDLIB.split("/")[1]}       # usr: the sandbox's, in the owner's /
 
 # Denied with EPERM once the profile's code starts (DESIGN §4.4): processes and
 # programs, other processes' memory, namespaces and mounts, kernel modules and
@@ -488,12 +490,9 @@ def verdict(wstatus, timed_out):
     return {"status": "ok"} if code == 0 else {"status": "error", "detail": f"exit status {code}"}
 
 
-def read_all(fd):
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
+def read_description(fd):
+    """A run's description: the JSON in the memfd the service wrote."""
+    return json.loads(os.pread(fd, os.fstat(fd).st_size, 0))
 
 
 def load_files(real, work, uid, reserved):
@@ -646,8 +645,7 @@ def prepare_jail(cfg, host_root, phases):
     service's namespace, where no tmpfs covers their directory: a walk that
     climbs back with ".." can never step into the tmpfs mounted on it here."""
     uid, owner_dir, lim = cfg["uid"], cfg["dir"], cfg["limits"]
-    stdlib = sysconfig.get_path("stdlib")
-    cfg["sys_path"] = [stdlib, os.path.join(stdlib, "lib-dynload")]
+    cfg["sys_path"] = [STDLIB, os.path.join(STDLIB, "lib-dynload")]
     parent_dir, name = os.path.split(owner_dir.rstrip("/"))
     parent = _opendir(parent_dir.lstrip("/") or ".", host_root)
     try:
@@ -659,19 +657,18 @@ def prepare_jail(cfg, host_root, phases):
     # Inodes: the owner's `inodes`, plus the tmpfs's root and the directories
     # up to the standard library's mount point, which are ours.
     _mount("tmpfs", owner_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-           f"size={lim['disk']},nr_inodes={lim['inodes'] + 1 + stdlib.count('/')},"
+           f"size={lim['disk']},nr_inodes={lim['inodes'] + 1 + STDLIB.count('/')},"
            f"mode=0700,uid={uid},gid={uid}")
     work = _opendir(owner_dir, None)
     # The standard library, read-only, at its usual path inside the chroot. Made
     # in the empty tmpfs *before* the owner's files arrive, so that nothing of
     # theirs (a symlink named usr, say) is on the path root creates and mounts.
-    inside = owner_dir + stdlib
+    inside = owner_dir + STDLIB
     os.makedirs(inside, 0o755)
-    _mount(stdlib, inside, None, MS_BIND | MS_REC)
-    _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(stdlib))
+    _mount(STDLIB, inside, None, MS_BIND | MS_REC)
+    _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(STDLIB))
     phases["mounts"] = time.monotonic()
-    reserved = {stdlib.split("/")[1]}           # usr: the sandbox's, in the owner's /
-    notes, savable = load_files(real, work, uid, reserved)
+    notes, savable = load_files(real, work, uid, RESERVED)
     os.close(real)
     try:
         os.mkdir(DATA_DIR, 0o700, dir_fd=work)
@@ -717,7 +714,7 @@ def ready_child(sock, zygote_pid):
     phases = {"child": time.monotonic()}
     cfg_fd, out_fd, api_fd = fds
     try:
-        cfg = json.loads(os.pread(cfg_fd, os.fstat(cfg_fd).st_size, 0))
+        cfg = read_description(cfg_fd)
         os.close(cfg_fd)
         cfg["zygote"] = zygote_pid              # the run's parent (confine checks it)
         cfg["api_fd"] = api_fd
@@ -811,9 +808,6 @@ class Run:
         return [fd for fd in (self.pidfd, self.report_fd, self.status_fd, self.note_fd,
                               self.lock_fd, self.work) if fd is not None]
 
-    def closes(self, fds):
-        return [fd for fd in self.descriptors() if fd not in fds]
-
     def finish(self):
         """The child has ended: its verdict, and its files saved if they changed
         (by a saver process, which then holds the lock and the descriptors).
@@ -832,11 +826,10 @@ class Run:
             owner_dir, uid = self.cfg["dir"], self.cfg["uid"]
             parent_dir, name = os.path.split(owner_dir.rstrip("/"))
             parent = _opendir(parent_dir, None)
-            reserved = {sysconfig.get_path("stdlib").split("/")[1]}
-            if not unchanged(parent, name, self.work, uid, reserved):
+            if not unchanged(parent, name, self.work, uid, RESERVED):
                 pid = os.fork()
                 if pid == 0:
-                    self.save(parent, name, reserved, result, notes, phases)
+                    self.save(parent, name, RESERVED, result, notes, phases)
                 saver = os.pidfd_open(pid), pid
                 os.close(parent)
                 self.close()
@@ -890,7 +883,7 @@ def start_run(fds, ready):
     owner's lock. -> its Run (which then holds the status pipe, the output
     and the lock)."""
     cfg_fd, out_fd, api_fd, status_fd, lock_fd = fds
-    cfg = json.loads(os.pread(cfg_fd, os.fstat(cfg_fd).st_size, 0))
+    cfg = read_description(cfg_fd)
     socket.send_fds(ready.sock, [b"run"], [cfg_fd, out_fd, api_fd])
     os.close(cfg_fd)
     os.close(api_fd)
