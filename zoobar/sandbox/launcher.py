@@ -22,7 +22,11 @@ Per run, one process (``run_child``), in two stages:
 The zygote enforces the wall-clock limit, reaps the process, and when the
 run changed its files (``unchanged``) forks a **saver** that saves them, all
 or nothing and within the owner's quota, from the tmpfs's descriptor
-(``save_files``); then the verdict goes to the service.
+(``save_files``); then the verdict goes to the service. When the owner's
+code has returned, the process says so on its API channel (``report_done``)
+before it exits; the service passes that on, and if the run's tmpfs can be
+frozen and is unchanged, the verdict goes out then (``Run.conclude``), the
+run's lock and status pipe still held until the process has been reaped.
 
 The profile therefore sees its owner's directory as ``/`` (cwd ``/``), with
 its ``/data``, plus a read-only ``/usr/lib/python3.X``; nothing else of the

@@ -8,7 +8,10 @@ its turn within ``Limits.lock_wait`` answers status "busy"), has the launcher
 confines itself, while the zygote holds the lock too until the run is over
 (its files saved), answers the
 profile's API calls with ``api(name, kwargs)`` on a private socketpair, reads
-its output up to a limit, and returns ``Result(output, status)``.
+its output up to a limit, and returns ``Result(output, status)``: as soon as
+the profile's code has returned and nothing needs saving (Run.conclude in the
+launcher), while the run's thread keeps the owner's turn, lock and slot until
+the process is gone.
 
 Layout under the sandbox root (default ``$ZOOBAR_SANDBOX_ROOT`` or
 ``/home/student/sandbox``), all root-owned except the owners' directories:
@@ -294,6 +297,7 @@ class Zygote:
     def __init__(self, program: Path = LAUNCHER, args: tuple[str, ...] = ()):
         self.program, self.args = program, args     # `program CONTROL_FD *args`
         self._lock = threading.Lock()
+        self._closing = threading.Lock()    # done() never sends on a socket being closed
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
 
@@ -312,12 +316,13 @@ class Zygote:
 
     def done(self, token: int, status: int) -> None:
         """Tell the zygote that the run `token`'s code has ended with `status`
-        (its DONE_CALL line); no answer. Not under the lock: one message is
-        atomic, and a spawn waiting for its answer gets no other."""
-        sock = self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError, ValueError):
-                sock.send(b"done %d %d" % (token, status))
+        (its DONE_CALL line); no answer. Not under the lock of spawn, which
+        waits for the zygote's answer: one message is atomic, and a spawn
+        waiting for its answer gets no other."""
+        with self._closing:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.send(b"done %d %d" % (token, status))
 
     def spawn(self, fds: list[int]) -> tuple[int, int]:
         """Start a run. -> its pid and a pidfd of it (the caller closes it)."""
@@ -340,9 +345,10 @@ class Zygote:
             raise RuntimeError("the sandbox launcher does not answer")
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()          # the zygote ends when it sees this
-            self._sock = None
+        with self._closing:
+            if self._sock is not None:
+                self._sock.close()      # the zygote ends when it sees this
+                self._sock = None
         if self._proc is not None:
             try:
                 self._proc.wait(timeout=5.0)
