@@ -38,6 +38,7 @@ import traceback
 import types
 import typing
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from zoobar import wire, zookconf
 from zoobar.wire import (BAD_REQUEST, FORBIDDEN, INTERNAL, MAX_LINE,  # noqa: F401 - re-exported
@@ -362,6 +363,26 @@ def unpack(reply: bytes | dict, target: str):
         raise RemoteError(err.kind, err.message) from None
     except wire.WireError as err:
         raise RemoteError(err.kind, f"{target} sent a reply that is not JSON") from None
+
+
+# Calls a thread hands off to run while it goes on (``submit``): one pool per
+# process, made again in a forked child (whose parent's threads are gone).
+SUBMIT_THREADS = 16
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def submit(call: Callable, /, *args, **kwargs) -> Future:
+    """Run ``call(*args, **kwargs)`` (a client's ``call``: an RPC) on a thread of
+    this process's pool, so that independent RPCs are under way at once; the
+    Future's ``result()`` is its answer or raises what the call raised. Each
+    pool thread keeps its own connections (``Client``). ``call`` must not wait
+    for another submitted call (the pool is bounded)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(SUBMIT_THREADS, thread_name_prefix="rpc"))
+        return _pool[1].submit(call, *args, **kwargs)
 
 
 _clients: dict[tuple, Client] = {}
