@@ -83,3 +83,35 @@ def test_a_service_missing_from_zook_conf_gives_a_clear_500(tmp_path, monkeypatc
 
     page = create_app().test_client().get("/echo?s=x")
     assert page.status_code == 500 and b"misconfigured" in page.data
+
+
+def test_a_name_the_front_end_does_not_know_is_not_found_and_its_profile_never_runs(
+        local_stack, two_users):
+    # The bank and the profile store know the name (rows put there directly),
+    # the front end's person table does not: the page says so, and the
+    # profile, which would give the visitor a zoobar, is not run.
+    (visitor, web), _ = two_users
+    ghost = unique("ghost")
+    local_stack.query("bank", "INSERT INTO bank (username, zoobars) VALUES (?, 10)", (ghost,))
+    code = f"#!python\napi.call('xfer', target={visitor!r}, zoobars=1)\nprint('ghost-profile-ran')\n"
+    local_stack.query("profile", "INSERT INTO profile (username, profile) VALUES (?, ?)",
+                      (ghost, code))
+    page = web.get(local_stack.url("users"), params={"user": ghost}, timeout=30)
+    assert page.status_code == 200 and "Cannot find that user" in page.text
+    assert "ghost-profile-ran" not in page.text
+    assert zoobars_on_users_page(web, local_stack, visitor) == 10
+
+
+def test_users_page_with_the_bank_down_gives_a_clear_503(tmp_path):
+    # The page's reads are under way at once (rpc.submit): a failed one still
+    # reaches the visitor as the service-down page, not as a traceback.
+    with running_stack(tmp_path, sections=WITHOUT_PROFILE) as stack:
+        site = DirectStack(stack)
+        owner = unique()
+        web = register(site, owner)
+        stack.sup.restart = False
+        bank = stack.sup.children["bank"].proc
+        bank.terminate()
+        bank.wait(10)
+        page = web.get(site.url("users"), params={"user": owner}, timeout=30)
+        assert page.status_code == 503 and "not answering" in page.text

@@ -65,8 +65,11 @@ def stored(username: str) -> str:
     return profilestore().call("get_profile", username=username)
 
 
-def show(owner: str, visitor: str) -> Shown:
-    text = stored(owner)
+def show(owner: str, visitor: str, text: str | None = None) -> Shown:
+    """``owner``'s profile as ``visitor`` sees it; ``text`` is its stored text
+    when the caller already has it (else it is asked for)."""
+    if text is None:
+        text = stored(owner)
     if not text.startswith(EXECUTABLE_PREFIX):
         return Shown(*sanitise(text))
     try:
