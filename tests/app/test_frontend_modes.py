@@ -7,6 +7,7 @@ import requests
 
 from tests.app.helpers import register, save_profile_and_view, send, unique, zoobars_on_users_page
 from tests.stack import running_stack
+from zoolab.site import SiteClient
 
 WITHOUT_PROFILE = ["dynamic", "auth", "bank", "honeychecker", "profilestore"]
 
@@ -115,3 +116,26 @@ def test_users_page_with_the_bank_down_gives_a_clear_503(tmp_path):
         bank.wait(10)
         page = web.get(site.url("users"), params={"user": owner}, timeout=30)
         assert page.status_code == 503 and "not answering" in page.text
+
+
+def test_a_profile_changed_between_executable_and_plain_shows_what_it_is_now(
+        local_stack, two_users):
+    # The front end asks early for the run of a profile that was executable
+    # when it last showed it (a hint per process): after each change every
+    # view (either gunicorn worker) shows the profile as it is now.
+    (owner, web_owner), (visitor, web_visitor) = two_users
+    site = SiteClient(local_stack.base, timeout=60, session=web_visitor)
+
+    def views(n: int = 4) -> list[str]:
+        return [site.users(owner).text.split("<h3>Transfers")[0] for _ in range(n)]
+
+    run = "#!python\nprint('run-output-' + api.call('get_visitor'))\n"
+    assert f"run-output-{visitor}" in save_profile_and_view(local_stack, web_owner, owner,
+                                                            web_visitor, run)
+    assert all(f"run-output-{visitor}" in v for v in views())
+    plain = "plain words now, #!python later"
+    first = save_profile_and_view(local_stack, web_owner, owner, web_visitor, plain)
+    for shown in [first, *views()]:
+        assert plain in shown and "run-output" not in shown and "error" not in shown, shown
+    first = save_profile_and_view(local_stack, web_owner, owner, web_visitor, run)
+    assert all(f"run-output-{visitor}" in v for v in [first, *views()])

@@ -28,6 +28,6 @@ def users():
     text = rpc.submit(profiles.stored, name)
     if not people.exists(name):
         return render_template("users.html", user=name, missing=True)
-    profile = profiles.show(name, g.user, text.result())
+    profile = profiles.show(name, g.user, text)
     return render_template("users.html", user=name, missing=False,
                            balance=balance.result(), log=log.result(), profile=profile)
