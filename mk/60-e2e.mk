@@ -61,15 +61,16 @@ test-roles:
 test-editions:
 	$(HOST_LOCK) bash molecule/timed-test.sh edition2026 $(MOLECULE_LOG)
 
-# Three simulated course VMs (nested LXC) provisioned in one run; after
-# test-molecule, whose destroy keeps the base image the VMs reuse. `make test`
-# took 9 min without it and the scenario about 4 min more, so it stays in.
+# Three simulated course VMs (nested LXC) provisioned in one run. In `make
+# test` it starts once test-molecule has passed (its destroy keeps the base
+# image the VMs copy), beside test-roles: the VMs use nothing else of the host's.
 test-fleet:
 	$(FLEET_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-# test-editions is not in `make test`: it passes (392 s, 2 Dec), but the fleet,
+# test-editions is not in `make test`: it passes (408 s, 2 Dec), but the fleet,
 # which is, already deploys and grades 2026 and 2023 on their own VMs, and the
-# host's LXC chain (default + fleet, about 21 min) sets make test's duration.
+# host's LXC chain (default, then the roles beside the fleet) sets make test's
+# duration.
 TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-roles test-fleet
 HOST_TEST_TARGETS += test-molecule test-roles
 VM_TEST_TARGETS += test-fleet
