@@ -16,7 +16,8 @@ open is still the one on disk, and reopens it if not. Connections use a
 rollback journal (``JOURNAL_MODE``: committed rows are always in the main
 file, never waiting in a WAL) and a busy timeout; every transaction starts
 with ``BEGIN IMMEDIATE`` so that read-modify-write sequences (a transfer) are
-serialised across threads and processes.
+serialised across threads and processes. A lone read (``Database.read``:
+one SELECT, no ORM session) runs without one.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.sql import Executable
 from sqlalchemy.orm import DeclarativeBase, Session
 
 DEFAULT_DIR = "/home/student/zoobar/db"
@@ -60,7 +62,11 @@ def _configure(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not conn.get_execution_options().get(_READ):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READ = "zoobar_read"       # a connection of Database.read: one SELECT, no transaction
 
 
 PRIVATE_DIR_MODE = 0o700
@@ -125,6 +131,15 @@ class Database:
         """One transaction (BEGIN IMMEDIATE): committed on success, rolled back on error."""
         with Session(self.engine(), expire_on_commit=False) as s, s.begin():
             yield s
+
+    def read(self, statement: Executable, **params) -> list[Row]:
+        """The rows of one SELECT, run on its own: no Session, no ``BEGIN
+        IMMEDIATE`` (SQLite runs a lone statement in a transaction of its own,
+        so it sees one committed state, and a read takes no write lock). For
+        the read paths of every page; ``statement`` is built once (bound
+        parameters by name), because building it costs more than running it."""
+        with self.engine().connect().execution_options(**{_READ: True}) as conn:
+            return list(conn.execute(statement, params))
 
 
 def put(s: Session, model: type, key, **values):

@@ -27,6 +27,7 @@ identifies them the same way on loopback (local mode) and in containers:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import select
@@ -37,7 +38,8 @@ import threading
 import traceback
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from zoobar import wire, zookconf
 from zoobar.wire import (BAD_REQUEST, FORBIDDEN, INTERNAL, MAX_LINE,  # noqa: F401 - re-exported
@@ -132,11 +134,15 @@ def _matches(value, tp) -> bool:
 
 
 class _Method:
-    def __init__(self, bound: Callable, callers: frozenset[str]):
-        self.bound = bound
+    """A marked method of a Service class: who may call it, and what it takes."""
+
+    def __init__(self, func: Callable, callers: frozenset[str]):
+        self.func = func
         self.callers = callers
-        self.signature = inspect.signature(bound)
-        self.hints = typing.get_type_hints(bound)
+        signature = inspect.signature(func)
+        # as called on an instance: without ``self``
+        self.signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+        self.hints = typing.get_type_hints(func)
 
     def check_args(self, kwargs: dict) -> None:
         try:
@@ -150,6 +156,19 @@ class _Method:
                                 f"not {type(value).__name__}")
 
 
+@functools.cache
+def _methods_of(cls: type) -> Mapping[str, _Method]:
+    """A Service class's marked methods, by name: worked out once per class
+    (signatures and type hints are costly, and the profile service makes a
+    Dispatcher for every run)."""
+    methods = {}
+    for attr in dir(cls):
+        func = getattr(cls, attr, None)
+        if callable(func) and hasattr(func, "_rpc_callers"):
+            methods[attr] = _Method(func, func._rpc_callers)
+    return types.MappingProxyType(methods)
+
+
 class Dispatcher:
     """The one way into a Service: every call, whatever its channel (the TCP
     server below, the sandbox's API channel for the profile API), is checked
@@ -161,11 +180,7 @@ class Dispatcher:
     def __init__(self, service: Service, section: str | None = None):
         self.service = service
         self.section = section or service.name
-        self.methods: dict[str, _Method] = {}
-        for attr in dir(type(service)):
-            func = getattr(type(service), attr, None)
-            if callable(func) and hasattr(func, "_rpc_callers"):
-                self.methods[attr] = _Method(getattr(service, attr), func._rpc_callers)
+        self.methods = _methods_of(type(service))
 
     def dispatch_line(self, line: bytes, caller: str | None) -> dict:
         """Answer one request line from ``caller``."""
@@ -191,7 +206,7 @@ class Dispatcher:
         outer = getattr(_request, "caller", None)
         _request.caller = caller
         try:
-            return wire.ok(target.bound(**kwargs))
+            return wire.ok(target.func(self.service, **kwargs))
         except Refused as err:
             return wire.error(REFUSED, str(err))
         except Exception as err:  # a bug in a method must not take the service down
@@ -362,6 +377,26 @@ def unpack(reply: bytes | dict, target: str):
         raise RemoteError(err.kind, err.message) from None
     except wire.WireError as err:
         raise RemoteError(err.kind, f"{target} sent a reply that is not JSON") from None
+
+
+# Calls a thread hands off to run while it goes on (``submit``): one pool per
+# process, made again in a forked child (whose parent's threads are gone).
+SUBMIT_THREADS = 16
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def submit(call: Callable, /, *args, **kwargs) -> Future:
+    """Run ``call(*args, **kwargs)`` (a client's ``call``: an RPC) on a thread of
+    this process's pool, so that independent RPCs are under way at once; the
+    Future's ``result()`` is its answer or raises what the call raised. Each
+    pool thread keeps its own connections (``Client``). ``call`` must not wait
+    for another submitted call (the pool is bounded)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(SUBMIT_THREADS, thread_name_prefix="rpc"))
+        return _pool[1].submit(call, *args, **kwargs)
 
 
 _clients: dict[tuple, Client] = {}

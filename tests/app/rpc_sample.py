@@ -4,6 +4,7 @@ argument types, errors, refusals), shared by the RPC tests over the wire
 
 from __future__ import annotations
 
+import threading
 import time
 
 from zoobar import rpc
@@ -40,6 +41,16 @@ class Sample(rpc.Service):
         return seconds
 
     @rpc.method(callers={"dynamic"})
+    def meet(self, seconds: float) -> bool:
+        """True once two calls are in here at the same time (within ``seconds``)."""
+        try:
+            self.meeting.wait(seconds)
+        except threading.BrokenBarrierError:
+            self.meeting.reset()
+            return False
+        return True
+
+    @rpc.method(callers={"dynamic"})
     def unserialisable(self) -> object:
         return object()
 
@@ -53,3 +64,4 @@ class Sample(rpc.Service):
 
     def __init__(self):
         self.recorded: list[str] = []
+        self.meeting = threading.Barrier(2)

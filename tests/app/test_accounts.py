@@ -65,3 +65,14 @@ def test_a_name_registered_again_after_a_wipe_is_another_account(tmp_path):
         auth.call("register", username="reused", password="second holder")
         after = bank.call("account_id", username="reused")
         assert ACCOUNT_ID.fullmatch(after) and after != before
+
+
+def test_account_id_answers_the_id_auth_gave_last(local_stack):
+    # The bank's read path (no transaction of its own) sees the replaced id at once.
+    name = unique()
+    auth = local_stack.client("bank", "auth")
+    bank = local_stack.client("bank", "profile")
+    auth.call("new_account", username=name, account_id="first-id")
+    assert bank.call("account_id", username=name) == "first-id"
+    auth.call("new_account", username=name, account_id="second-id")
+    assert bank.call("account_id", username=name) == "second-id"

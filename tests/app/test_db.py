@@ -9,7 +9,7 @@ import sqlite3
 import threading
 
 import pytest
-from sqlalchemy import Integer, String, select
+from sqlalchemy import Integer, String, bindparam, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zoobar import db
@@ -137,3 +137,46 @@ def test_concurrent_read_modify_write_transactions_do_not_lose_updates(notes):
     for t in threads:
         t.join()
     assert texts(notes) == ["200"]
+
+
+TEXTS = select(Note.text).where(Note.id >= bindparam("least")).order_by(Note.id)
+
+
+def test_a_lone_read_sees_committed_rows_and_takes_no_write_lock(notes, tmp_path):
+    add(notes, "committed")
+    # Another process's transaction holds the write lock with a row not yet
+    # committed: the read neither waits for it (a read in BEGIN IMMEDIATE
+    # would, for the 30 s busy timeout) nor sees its row.
+    with contextlib.closing(sqlite3.connect(tmp_path / "db/notes/notes.db",
+                                            isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO note (text) VALUES ('pending')")
+        found = []
+        reader = threading.Thread(target=lambda: found.append(notes.read(TEXTS, least=1)))
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive(), "the read waited for the writer's lock"
+        writer.execute("COMMIT")
+    assert [row.text for row in found[0]] == ["committed"]
+    assert [row.text for row in notes.read(TEXTS, least=1)] == ["committed", "pending"]
+    assert [row.text for row in notes.read(TEXTS, least=2)] == ["pending"]
+
+
+def test_a_lone_read_after_a_wipe_reads_the_new_file(notes, tmp_path):
+    add(notes, "before")
+    shutil.rmtree(tmp_path / "db")
+    assert notes.read(TEXTS, least=1) == []
+    add(notes, "after")
+    assert [row.text for row in notes.read(TEXTS, least=1)] == ["after"]
+
+
+def test_transactions_still_begin_immediate_after_lone_reads(notes, tmp_path):
+    # The read's connection goes back to the pool; the next session on it
+    # must still take the write lock at its start.
+    notes.read(TEXTS, least=1)
+    with notes.session() as s:
+        s.get(Note, 1)              # a read: only BEGIN IMMEDIATE takes the lock here
+        with contextlib.closing(sqlite3.connect(tmp_path / "db/notes/notes.db",
+                                                timeout=0)) as other:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")

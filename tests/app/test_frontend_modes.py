@@ -7,6 +7,7 @@ import requests
 
 from tests.app.helpers import register, save_profile_and_view, send, unique, zoobars_on_users_page
 from tests.stack import running_stack
+from zoolab.site import SiteClient
 
 WITHOUT_PROFILE = ["dynamic", "auth", "bank", "honeychecker", "profilestore"]
 
@@ -83,3 +84,58 @@ def test_a_service_missing_from_zook_conf_gives_a_clear_500(tmp_path, monkeypatc
 
     page = create_app().test_client().get("/echo?s=x")
     assert page.status_code == 500 and b"misconfigured" in page.data
+
+
+def test_a_name_the_front_end_does_not_know_is_not_found_and_its_profile_never_runs(
+        local_stack, two_users):
+    # The bank and the profile store know the name (rows put there directly),
+    # the front end's person table does not: the page says so, and the
+    # profile, which would give the visitor a zoobar, is not run.
+    (visitor, web), _ = two_users
+    ghost = unique("ghost")
+    local_stack.query("bank", "INSERT INTO bank (username, zoobars) VALUES (?, 10)", (ghost,))
+    code = f"#!python\napi.call('xfer', target={visitor!r}, zoobars=1)\nprint('ghost-profile-ran')\n"
+    local_stack.query("profile", "INSERT INTO profile (username, profile) VALUES (?, ?)",
+                      (ghost, code))
+    page = web.get(local_stack.url("users"), params={"user": ghost}, timeout=30)
+    assert page.status_code == 200 and "Cannot find that user" in page.text
+    assert "ghost-profile-ran" not in page.text
+    assert zoobars_on_users_page(web, local_stack, visitor) == 10
+
+
+def test_users_page_with_the_bank_down_gives_a_clear_503(tmp_path):
+    # The page's reads are under way at once (rpc.submit): a failed one still
+    # reaches the visitor as the service-down page, not as a traceback.
+    with running_stack(tmp_path, sections=WITHOUT_PROFILE) as stack:
+        site = DirectStack(stack)
+        owner = unique()
+        web = register(site, owner)
+        stack.sup.restart = False
+        bank = stack.sup.children["bank"].proc
+        bank.terminate()
+        bank.wait(10)
+        page = web.get(site.url("users"), params={"user": owner}, timeout=30)
+        assert page.status_code == 503 and "not answering" in page.text
+
+
+def test_a_profile_changed_between_executable_and_plain_shows_what_it_is_now(
+        local_stack, two_users):
+    # The front end asks early for the run of a profile that was executable
+    # when it last showed it (a hint per process): after each change every
+    # view (either gunicorn worker) shows the profile as it is now.
+    (owner, web_owner), (visitor, web_visitor) = two_users
+    site = SiteClient(local_stack.base, timeout=60, session=web_visitor)
+
+    def views(n: int = 4) -> list[str]:
+        return [site.users(owner).text.split("<h3>Transfers")[0] for _ in range(n)]
+
+    run = "#!python\nprint('run-output-' + api.call('get_visitor'))\n"
+    assert f"run-output-{visitor}" in save_profile_and_view(local_stack, web_owner, owner,
+                                                            web_visitor, run)
+    assert all(f"run-output-{visitor}" in v for v in views())
+    plain = "plain words now, #!python later"
+    first = save_profile_and_view(local_stack, web_owner, owner, web_visitor, plain)
+    for shown in [first, *views()]:
+        assert plain in shown and "run-output" not in shown and "error" not in shown, shown
+    first = save_profile_and_view(local_stack, web_owner, owner, web_visitor, run)
+    assert all(f"run-output-{visitor}" in v for v in [first, *views()])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -213,3 +214,33 @@ def test_callers_must_be_a_collection_not_a_string():
     with pytest.raises(TypeError):
         rpc.method(callers="dynamic")
 
+
+
+def test_submitted_calls_are_under_way_at_once(server):
+    # Each call returns only once the other is in the service too: sequential
+    # calls would both wait out their 5 s and answer False.
+    client = as_(server, "dynamic")
+    calls = [rpc.submit(client.call, "meet", seconds=5.0) for _ in range(2)]
+    assert [c.result(timeout=10) for c in calls] == [True, True]
+
+
+def test_a_submitted_call_raises_what_the_call_raised(server):
+    with pytest.raises(rpc.RemoteError, match="no, thank you"):
+        rpc.submit(as_(server, "dynamic").call, "refuse").result(timeout=10)
+    with pytest.raises(rpc.RemoteError) as forbidden:
+        rpc.submit(as_(server, "profile").call, "add", a=1).result(timeout=10)
+    assert forbidden.value.type == rpc.FORBIDDEN
+
+
+def test_submit_works_in_a_forked_child(server):
+    # The parent's pool threads do not exist in a child: the child gets a pool of its own.
+    assert rpc.submit(as_(server, "dynamic").call, "add", a=1).result(timeout=10) == 1
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            ok = rpc.submit(as_(server, "dynamic").call, "add", a=2).result(timeout=10) == 2
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

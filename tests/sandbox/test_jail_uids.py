@@ -9,7 +9,9 @@ refuses to start on a range any of them has.
 from __future__ import annotations
 
 import grp
+import os
 import pwd
+import shutil
 
 import pytest
 
@@ -41,3 +43,17 @@ def test_the_refusal_says_what_to_do(tmp_path):
 def test_the_default_range_is_unused_on_this_host():
     # the premise of every other sandbox test: fix the host (or the range) if this fails
     assert range_users(UID_FIRST, UID_LAST) == []
+
+
+def test_a_map_file_replaced_while_in_use_is_the_one_assigned_in(tmp_path):
+    # A map keeps one connection per thread (uids.UidMap._db); a file put in
+    # its place (restored from a copy, say) must be the one it reads and
+    # writes from then on, never the unlinked one it had open.
+    path = str(tmp_path / "m.sqlite")
+    m = UidMap(path, 20000, 20009)
+    a, _ = m.uid_for("a")
+    shutil.copy(path, path + ".copy")
+    os.rename(path + ".copy", path)            # a new file (inode) with the same rows
+    b, new = m.uid_for("b")
+    assert new and b != a and m.uid_for("a") == (a, False)
+    assert UidMap(path, 20000, 20009).lookup("b") == b

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zoobar import db
@@ -18,6 +18,7 @@ class Person(PersonBase):
 
 
 person_db = db.Database("person", PersonBase)
+_EXISTS = select(Person.username).where(Person.username == bindparam("username"))
 
 
 def add(username: str) -> None:
@@ -27,5 +28,4 @@ def add(username: str) -> None:
 
 
 def exists(username: str) -> bool:
-    with person_db.session() as s:
-        return s.get(Person, username) is not None
+    return bool(person_db.read(_EXISTS, username=username))

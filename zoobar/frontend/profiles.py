@@ -12,6 +12,7 @@ The worst case then costs about what an ordinary page does (docs/app.md).
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import nh3
@@ -65,10 +66,30 @@ def stored(username: str) -> str:
     return profilestore().call("get_profile", username=username)
 
 
-def show(owner: str, visitor: str) -> Shown:
-    text = stored(owner)
-    if not text.startswith(EXECUTABLE_PREFIX):
-        return Shown(*sanitise(text))
+# Owners whose profile was executable when this process last showed it: their
+# next view asks for the run without waiting for the stored text (the text,
+# when it comes, still decides what is shown). Only a hint, bounded.
+_was_executable: dict[str, bool] = {}
+MAX_HINTS = 4096
+
+
+def show(owner: str, visitor: str, text: Future | None = None) -> Shown:
+    """``owner``'s profile as ``visitor`` sees it. ``text``: its stored text,
+    already asked for, else asked now. The run's output is shown only if that
+    text is executable; a run asked for early (the hint above) for a text that
+    no longer is has its answer dropped."""
+    early = _run(owner, visitor) if text is not None and _was_executable.get(owner) else None
+    current = stored(owner) if text is None else text.result()
+    executable = current.startswith(EXECUTABLE_PREFIX)
+    if len(_was_executable) >= MAX_HINTS:
+        _was_executable.clear()
+    _was_executable[owner] = executable
+    if not executable:
+        return Shown(*sanitise(current))
+    return early if early is not None else _run(owner, visitor)
+
+
+def _run(owner: str, visitor: str) -> Shown:
     try:
         result = rpc.client("profile", timeout=RUN_TIMEOUT).call("run", user=owner,
                                                                   visitor=visitor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request
 
-from zoobar import usernames
+from zoobar import rpc, usernames
 from zoobar.frontend import profiles
 from zoobar.frontend.services import bank
 from zoobar.frontend.visitor import login_required
@@ -20,9 +20,14 @@ def users():
         return render_template("users.html", user=None)
     from zoobar.frontend import people  # SQLAlchemy only when needed (CGI start-up)
 
+    # The page's three reads are under way at once, while the front end looks
+    # the name up in its own table; a profile runs only for a name found there.
+    # For a name not found the answers are dropped (the bank refuses it).
+    balance = rpc.submit(bank().call, "balance", username=name)
+    log = rpc.submit(bank().call, "get_log", username=name)
+    text = rpc.submit(profiles.stored, name)
     if not people.exists(name):
         return render_template("users.html", user=name, missing=True)
+    profile = profiles.show(name, g.user, text)
     return render_template("users.html", user=name, missing=False,
-                           balance=bank().call("balance", username=name),
-                           log=bank().call("get_log", username=name),
-                           profile=profiles.show(name, g.user))
+                           balance=balance.result(), log=log.result(), profile=profile)

@@ -22,7 +22,11 @@ Per run, one process (``run_child``), in two stages:
 The zygote enforces the wall-clock limit, reaps the process, and when the
 run changed its files (``unchanged``) forks a **saver** that saves them, all
 or nothing and within the owner's quota, from the tmpfs's descriptor
-(``save_files``); then the verdict goes to the service.
+(``save_files``); then the verdict goes to the service. When the owner's
+code has returned, the process says so on its API channel (``report_done``)
+before it exits; the service passes that on, and if the run's tmpfs can be
+frozen and is unchanged, the verdict goes out then (``Run.conclude``), the
+run's lock and status pipe still held until the process has been reaped.
 
 The profile therefore sees its owner's directory as ``/`` (cwd ``/``), with
 its ``/data``, plus a read-only ``/usr/lib/python3.X``; nothing else of the
@@ -47,10 +51,19 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
 MNT_DETACH, RENAME_EXCHANGE = 2, 2
+SYS_FSCONFIG, SYS_FSPICK = 431, 433                     # x86_64, as the seccomp list's
+FSPICK_CLOEXEC, FSPICK_EMPTY_PATH = 1, 8
+FSCONFIG_SET_FLAG, FSCONFIG_CMD_RECONFIGURE = 0, 7
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 22, 38
 SECCOMP_MODE_FILTER = 2
 
 API_FD = 3          # where the profile finds its API channel
+# The last line a run's process writes on its API channel, after the owner's
+# code has returned and the output is closed: [DONE_CALL, {"status": N}]. The
+# service then asks the zygote for the verdict at once (see Run.conclude)
+# instead of waiting for the process's exit. The owner's code can write it too:
+# it is the profile's own word, which can only cut its own output short.
+DONE_CALL = "sandbox.done"
 DATA_DIR = "data"   # the owner's /data (2023+ profiles): a directory of their own /
 STDLIB = sysconfig.get_path("stdlib")   # bind-mounted read-only at the same path in the jail
 RESERVED = {STDLIB.split("/")[1]}       # usr: the sandbox's, in the owner's /
@@ -465,7 +478,7 @@ def run_profile(cfg, filt):
     # low priority would make every run's set-up wait).
     os.setpriority(os.PRIO_PROCESS, 0, cfg.get("nice", 0))
     if not JAIL:                                # the wasm backend: wasmtime is the boundary
-        os._exit(PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]) & 0xFF)
+        report_done(cfg["api_fd"], PAYLOAD.run(cfg, cfg["dir"], cfg["api_fd"]))
     try:
         confine(cfg, filt)
         api = (api_module(Api(API_FD, cfg.get("known"), cfg.get("api_calls")))
@@ -474,8 +487,23 @@ def run_profile(cfg, filt):
         os.write(2, f"sandbox setup failed: {e}\n".encode())
         os._exit(70)
     if PAYLOAD is not None:
-        os._exit(PAYLOAD.run(cfg, "/", API_FD) & 0xFF)
-    os._exit(run_python(cfg["code"], api) & 0xFF)
+        report_done(API_FD, PAYLOAD.run(cfg, "/", API_FD))
+    report_done(API_FD, run_python(cfg["code"], api))
+
+
+def report_done(api_fd, status):
+    """The owner's code has returned: with every signal blocked (no handler of
+    the profile's runs any more), close every descriptor but the API channel
+    (the output ends; no file stays open for writing, so the zygote can freeze
+    the tmpfs), say DONE_CALL on the channel, and exit. Never returns."""
+    status &= 0xFF
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        close_all_but((api_fd,), low=0)
+        os.write(api_fd, json.dumps([DONE_CALL, {"status": status}]).encode() + b"\n")
+    except BaseException:  # noqa: BLE001, S110 - the service then waits for the exit
+        pass
+    os._exit(status)
 
 
 def verdict(wstatus, timed_out):
@@ -486,8 +514,26 @@ def verdict(wstatus, timed_out):
         if sig == signal.SIGXCPU:
             return {"status": "timeout", "detail": "CPU time limit"}
         return {"status": "error", "detail": f"killed by {signal.Signals(sig).name}"}
-    code = os.WEXITSTATUS(wstatus)
+    return exit_verdict(os.WEXITSTATUS(wstatus))
+
+
+def exit_verdict(code):
     return {"status": "ok"} if code == 0 else {"status": "error", "detail": f"exit status {code}"}
+
+
+def freeze(fd):
+    """Make the file system of the mount whose root `fd` is read-only, for
+    every mount of it (the superblock: fspick + reconfigure), so that nothing
+    can change its files any more. Refused (EBUSY) while a file on it is open
+    for writing, mapped writable or being changed. -> whether it is frozen."""
+    fs = _libc.syscall(SYS_FSPICK, fd, b"", FSPICK_CLOEXEC | FSPICK_EMPTY_PATH)
+    if fs < 0:
+        return False
+    try:
+        return (_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_FLAG, b"ro", None, 0) == 0
+                and _libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_RECONFIGURE, None, None, 0) == 0)
+    finally:
+        os.close(fs)
 
 
 def read_description(fd):
@@ -615,9 +661,9 @@ def write_note(fd, note):
         pass                                    # the service stopped reading (output limit)
 
 
-def close_all_but(keep):
-    """Close every descriptor of this process but 0, 1, 2 and `keep`."""
-    low = 3
+def close_all_but(keep, low=3):
+    """Close every descriptor of this process from `low` on (0, 1 and 2 are
+    kept by default) but `keep`."""
     for fd in sorted(set(keep)):
         if fd >= low:
             os.closerange(low, fd)
@@ -778,11 +824,15 @@ class Run:
 
     def __init__(self, cfg, pid, pidfd, report, status_fd, note_fd, lock_fd):
         self.cfg, self.pid, self.pidfd, self.report_sock = cfg, pid, pidfd, report
+        self.token = cfg.get("token")
         self.report_fd = report.fileno()
         self.status_fd, self.note_fd, self.lock_fd = status_fd, note_fd, lock_fd
         self.deadline = time.monotonic() + self.SETUP_SECONDS + cfg["timeout"]
         self.report, self.work, self.timed_out = {}, None, False
         self.phases = {}
+        # concluded: the verdict went out before the process ended (conclude);
+        # changed: its frozen tmpfs was found to differ from the saved files.
+        self.concluded = self.changed = False
 
     def take_report(self):
         """The child's message: sent before the owner's code starts, or never."""
@@ -808,6 +858,51 @@ class Run:
         return [fd for fd in (self.pidfd, self.report_fd, self.status_fd, self.note_fd,
                               self.lock_fd, self.work) if fd is not None]
 
+    def _owner_parent(self):
+        """(descriptor of the saved directory's parent, the directory's name)."""
+        parent_dir, name = os.path.split(self.cfg["dir"].rstrip("/"))
+        return _opendir(parent_dir, None), name
+
+    def _unchanged(self):
+        parent, name = self._owner_parent()
+        try:
+            return unchanged(parent, name, self.work, self.cfg["uid"], RESERVED)
+        finally:
+            os.close(parent)
+
+    def conclude(self, code):
+        """The service says the owner's code has ended with exit status `code`
+        (the DONE_CALL line on the run's API channel: the process's own word,
+        which its code can forge). If nothing of the run needs saving, the
+        verdict goes out now and the output ends here, while the process may
+        still be exiting (or, if it lied, running: then only its own output is
+        cut short). Nothing needs saving if the jail could not load the files
+        (nothing is saved then), or if the tmpfs can be frozen (no file open
+        for writing: the process can change nothing any more, however long it
+        lives) and equals the saved files. The status pipe, the lock and the
+        tmpfs stay held until the process has been reaped (finish), so the
+        owner's next run starts only then; and a tmpfs that changed is saved
+        only then, as without this message."""
+        if self.concluded or self.timed_out or self.pidfd is None:
+            return
+        if self.report_fd is not None:
+            self.take_report()                  # sent (and its socket closed) before the code
+        if "savable" not in self.report or "failed" in self.report:
+            return
+        phases = {**self.phases, **self.report.get("phases", {}), "done": time.monotonic()}
+        if self.report["savable"] and self.work is not None:
+            if not freeze(self.work):
+                return
+            if not self._unchanged():
+                self.changed = True             # frozen: finish saves it without comparing
+                return
+        phases["save"] = time.monotonic()
+        result = exit_verdict(code) if isinstance(code, int) else {"status": "error"}
+        self.report_verdict(result, list(self.report.get("notes", [])), phases, final=False)
+        os.close(self.note_fd)                  # the output ends once the process's copy is closed
+        self.note_fd = None
+        self.concluded = True
+
     def finish(self):
         """The child has ended: its verdict, and its files saved if they changed
         (by a saver process, which then holds the lock and the descriptors).
@@ -815,6 +910,9 @@ class Run:
         _, wstatus = os.waitpid(self.pid, 0)
         os.close(self.pidfd)
         self.pidfd = None
+        if self.concluded:                      # verdict given, nothing to save
+            self.close()
+            return None
         if self.report_fd is not None:
             self.take_report()
         phases = {**self.phases, **self.report.get("phases", {}), "profile": time.monotonic()}
@@ -822,19 +920,16 @@ class Run:
         if "failed" in self.report:
             result = {"status": "error", "detail": f"sandbox failed: {self.report['failed']}"}
         notes = list(self.report.get("notes", []))
-        if self.report.get("savable") and self.work is not None:
-            owner_dir, uid = self.cfg["dir"], self.cfg["uid"]
-            parent_dir, name = os.path.split(owner_dir.rstrip("/"))
-            parent = _opendir(parent_dir, None)
-            if not unchanged(parent, name, self.work, uid, RESERVED):
-                pid = os.fork()
-                if pid == 0:
-                    self.save(parent, name, RESERVED, result, notes, phases)
-                saver = os.pidfd_open(pid), pid
-                os.close(parent)
-                self.close()
-                return saver
+        if (self.report.get("savable") and self.work is not None
+                and (self.changed or not self._unchanged())):
+            parent, name = self._owner_parent()
+            pid = os.fork()
+            if pid == 0:
+                self.save(parent, name, RESERVED, result, notes, phases)
+            saver = os.pidfd_open(pid), pid
             os.close(parent)
+            self.close()
+            return saver
         phases["save"] = time.monotonic()
         self.report_verdict(result, notes, phases)
         self.close()
@@ -856,7 +951,9 @@ class Run:
         finally:
             os._exit(0)
 
-    def report_verdict(self, result, notes, phases):
+    def report_verdict(self, result, notes, phases, final=True):
+        """One line on the status pipe; `final`: and close it (the service takes
+        the pipe's end as: the run is over, its files saved)."""
         if notes:
             result["detail"] = "; ".join([result.get("detail", ""), *notes]).lstrip("; ")
         result["phases"] = phases
@@ -864,8 +961,9 @@ class Run:
             os.write(self.status_fd, json.dumps(result).encode() + b"\n")
         except OSError:
             pass                                # the service is gone
-        os.close(self.status_fd)
-        self.status_fd = None
+        if final:
+            os.close(self.status_fd)
+            self.status_fd = None
 
     def close(self):
         if self.report_sock is not None:
@@ -936,7 +1034,7 @@ def zygote(control_fd):
         new_runs, new_savers = {}, {}
         for fd, _ in events:
             if control is not None and fd == control.fileno():
-                run, ready = serve_request(control, ready)
+                run, ready = serve_request(control, ready, runs, poller)
                 if run is False:
                     poller.unregister(control)
                     control.close()
@@ -973,10 +1071,12 @@ def zygote(control_fd):
                 run.timed_out = True
 
 
-def serve_request(control, ready):
-    """One request from the service, run by the ready process (or, if there is
-    none or it has died, one forked now). -> (its Run, or None if refused, or
-    False when the service has hung up; the ready process left)."""
+def serve_request(control, ready, runs, poller):
+    """One request from the service: a run, run by the ready process (or, if
+    there is none or it has died, one forked now), or ``done TOKEN STATUS``
+    for one of `runs` (Run.conclude; no reply). -> (its Run, or None if
+    refused or not a run, or False when the service has hung up; the ready
+    process left)."""
     try:
         msg, fds, _, _ = socket.recv_fds(control, 64, 5)
     except OSError:
@@ -984,6 +1084,11 @@ def serve_request(control, ready):
     received = time.monotonic()
     if not msg:
         return False, ready
+    if msg.startswith(b"done "):
+        for fd in fds:
+            os.close(fd)
+        conclude_run(runs, poller, msg)
+        return None, ready
     run = None
     if len(fds) == 5:
         for _ in range(2):
@@ -1008,6 +1113,29 @@ def serve_request(control, ready):
     run.phases.update(zygote_request=received, zygote_reply=time.monotonic())
     socket.send_fds(control, [str(run.pid).encode()], [run.pidfd])
     return run, ready
+
+
+def conclude_run(runs, poller, msg):
+    """``done TOKEN STATUS``: the service read the DONE_CALL line of the run
+    with that token (a number the service gave in its description). `runs`
+    and `poller`: the zygote's, which stop watching the run's report if
+    Run.conclude has taken it."""
+    try:
+        _, token, code = msg.split()
+        token, code = int(token), int(code)
+    except ValueError:
+        return
+    for run in set(runs.values()):
+        if run.token == token:
+            report_fd = run.report_fd
+            try:
+                run.conclude(code)
+            except OSError:
+                pass                            # then the verdict waits for the exit
+            if report_fd is not None and run.report_fd is None:
+                del runs[report_fd]
+                poller.unregister(report_fd)
+            return
 
 
 def load_payload(path, arg):

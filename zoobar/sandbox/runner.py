@@ -8,7 +8,10 @@ its turn within ``Limits.lock_wait`` answers status "busy"), has the launcher
 confines itself, while the zygote holds the lock too until the run is over
 (its files saved), answers the
 profile's API calls with ``api(name, kwargs)`` on a private socketpair, reads
-its output up to a limit, and returns ``Result(output, status)``.
+its output up to a limit, and returns ``Result(output, status)``: as soon as
+the profile's code has returned and nothing needs saving (Run.conclude in the
+launcher), while the run's thread keeps the owner's turn, lock and slot until
+the process is gone.
 
 Layout under the sandbox root (default ``$ZOOBAR_SANDBOX_ROOT`` or
 ``/home/student/sandbox``), all root-owned except the owners' directories:
@@ -20,10 +23,13 @@ Layout under the sandbox root (default ``$ZOOBAR_SANDBOX_ROOT`` or
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
+import itertools
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -40,6 +46,7 @@ from typing import Any
 
 from zoobar import wire
 
+from .launcher import DONE_CALL
 from .turns import Turns
 from .uids import UidMap
 
@@ -103,6 +110,7 @@ class Sandbox:
     _slots: threading.BoundedSemaphore = field(init=False, repr=False)
     _zygote: Zygote = field(default_factory=lambda: Zygote(), init=False, repr=False)
     _turns: Turns = field(default_factory=Turns, init=False, repr=False)
+    _tokens: itertools.count = field(default_factory=itertools.count, init=False, repr=False)
 
     def __post_init__(self):
         root = Path(self.root)
@@ -168,26 +176,26 @@ class Sandbox:
         uid, d = self.prepare_owner(owner)
         marks["owner"] = time.monotonic()
         deadline = started + self.limits.lock_wait
-        # This service's runs of the owner in the order they came, then the
-        # owner's flock (which another process may hold: a saver, an orphan).
-        with self._turns.turn(uid, max(0.0, deadline - time.monotonic())) as turn:
+        # What the run holds until it is over (its process gone, its files
+        # saved), released in reverse: this service's turn of the owner (runs in
+        # the order they came), the owner's flock (which another process may
+        # hold: a saver, an orphan), a parallel-run slot. _launch may hand them
+        # to a thread that releases them when the run is over, after the result.
+        with contextlib.ExitStack() as held:
+            turn = held.enter_context(
+                self._turns.turn(uid, max(0.0, deadline - time.monotonic())))
             lock = self._lock(uid, deadline) if turn else None
             if lock is None:
                 return Result(BUSY, "busy", "the owner's profile is running",
                               time.monotonic() - started)
+            held.callback(os.close, lock)       # closing releases the flock
             marks["lock"] = time.monotonic()
-            try:
-                # at most `parallel` runs at once, whoever the owners: memory is finite
-                if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                    return Result(BUSY, "busy", "too many runs at once",
-                                  time.monotonic() - started)
-                marks["slot"] = time.monotonic()
-                try:
-                    result = self._launch(uid, str(d), code, api, lock, marks, known or {})
-                finally:
-                    self._slots.release()
-            finally:
-                os.close(lock)          # closing releases the flock
+            # at most `parallel` runs at once, whoever the owners: memory is finite
+            if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return Result(BUSY, "busy", "too many runs at once", time.monotonic() - started)
+            held.callback(self._slots.release)
+            marks["slot"] = time.monotonic()
+            result = self._launch(uid, str(d), code, api, lock, marks, known or {}, held)
         marks["end"] = time.monotonic()
         result.seconds = marks["end"] - started
         result.phases = {name: t - started
@@ -195,19 +203,23 @@ class Sandbox:
         return result
 
     def _launch(self, uid: int, directory: str, code: str, api: ApiHandler,
-                lock: int, marks: dict[str, float], known: dict[str, str]) -> Result:
+                lock: int, marks: dict[str, float], known: dict[str, str],
+                held: contextlib.ExitStack) -> Result:
         lim = self.limits
         api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        token = next(self._tokens)
         # nice: a profile burning CPU yields to the site's own processes (nice 0).
         cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
                "seccomp": self.seccomp, "limits": asdict(lim), "nice": RUN_NICE,
-               "known": known, "api_calls": API_CALLS_MAX}
+               "known": known, "api_calls": API_CALLS_MAX, "token": token}
         description = os.memfd_create("zoobar-run", os.MFD_CLOEXEC)
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
         mine = {out_r, status_r}                    # closed on the way out, whatever happens
         server = None
         api_marks: dict[str, float] = {}
+        handoff: queue.SimpleQueue = queue.SimpleQueue()
+        handed = False
         try:
             try:
                 write_all(description, json.dumps(cfg).encode())
@@ -220,8 +232,15 @@ class Sandbox:
                     os.close(fd)
                 api_child.close()
             marks["spawn"] = time.monotonic()
-            server = threading.Thread(target=serve_api, args=(api_parent, api, api_marks),
-                                      daemon=True)
+            # The profile's DONE_CALL line (its code has returned): the zygote
+            # then gives the verdict without waiting for the process's exit.
+            # After the API, the same thread waits for the run's end if the
+            # verdict came first (`handoff`: what to release then, or None).
+            server = threading.Thread(
+                target=serve_then_finish,
+                args=(api_parent, api, api_marks,
+                      lambda status: self._zygote.done(token, status), handoff),
+                daemon=True)
             server.start()
             # The launcher enforces the wall clock itself (and then saves the
             # directory); this deadline is only the backstop if it does not.
@@ -229,16 +248,26 @@ class Sandbox:
             os.close(out_r)                         # a profile still printing gets EPIPE
             mine.discard(out_r)
             marks["output"] = time.monotonic()
-            verdict = {} if overflow == "time" else read_status(status_r, lim.timeout + 5.0)
+            verdict, over = ({}, True) if overflow == "time" else read_status(
+                status_r, lim.timeout + 5.0)
             marks["verdict"] = time.monotonic()
             if not verdict:
                 kill_run(child)
+            elif not over:
+                # The verdict came before the run's end (Run.conclude): the
+                # process may still be exiting. Its owner's turn, flock and slot
+                # stay held until the zygote closes the status pipe.
+                handoff.put((status_r, child, held.pop_all(), lim.timeout + 5.0))
+                handed = True
+                mine -= {status_r, child}
         finally:
             for fd in mine:
                 os.close(fd)
-            api_parent.close()
-            if server is not None:
-                server.join(timeout=5.0)
+            if not handed:
+                handoff.put(None)
+                api_parent.close()
+                if server is not None:
+                    server.join(timeout=5.0)
         phases = verdict.get("phases")
         if isinstance(phases, dict):
             marks.update({k: v for k, v in phases.items() if isinstance(v, (int, float))})
@@ -268,6 +297,7 @@ class Zygote:
     def __init__(self, program: Path = LAUNCHER, args: tuple[str, ...] = ()):
         self.program, self.args = program, args     # `program CONTROL_FD *args`
         self._lock = threading.Lock()
+        self._closing = threading.Lock()    # done() never sends on a socket being closed
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
 
@@ -283,6 +313,16 @@ class Zygote:
             theirs.close()
         mine.settimeout(10.0)
         self._sock = mine
+
+    def done(self, token: int, status: int) -> None:
+        """Tell the zygote that the run `token`'s code has ended with `status`
+        (its DONE_CALL line); no answer. Not under the lock of spawn, which
+        waits for the zygote's answer: one message is atomic, and a spawn
+        waiting for its answer gets no other."""
+        with self._closing:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.send(b"done %d %d" % (token, status))
 
     def spawn(self, fds: list[int]) -> tuple[int, int]:
         """Start a run. -> its pid and a pidfd of it (the caller closes it)."""
@@ -305,9 +345,10 @@ class Zygote:
             raise RuntimeError("the sandbox launcher does not answer")
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()          # the zygote ends when it sees this
-            self._sock = None
+        with self._closing:
+            if self._sock is not None:
+                self._sock.close()      # the zygote ends when it sees this
+                self._sock = None
         if self._proc is not None:
             try:
                 self._proc.wait(timeout=5.0)
@@ -352,29 +393,74 @@ def read_output(fd: int, limit: int, seconds: float) -> tuple[bytes, str | None]
                 return b"".join(chunks)[:limit], "size"
 
 
-def read_status(fd: int, seconds: float) -> dict:
-    """The launcher's verdict: the last complete line on the status pipe (wire format)."""
+def read_status(fd: int, seconds: float) -> tuple[dict, bool]:
+    """The launcher's verdict: the first line on the status pipe (wire format).
+    -> (the verdict, {} if none came in time; whether the pipe has ended too:
+    the run is over, its files saved)."""
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         data = b""
         deadline = time.monotonic() + seconds
-        while (time.monotonic() < deadline and len(data) <= wire.MAX_LINE
-               and sel.select(deadline - time.monotonic())):
+        ended = False
+        while (b"\n" not in data or not ended) and len(data) <= wire.MAX_LINE:
+            # after the line, only look whether the end is there already
+            left = deadline - time.monotonic() if b"\n" not in data else 0
+            if left < 0 or not sel.select(left):
+                break
             chunk = os.read(fd, 4096)
-            if not chunk:
+            ended = not chunk
+            if ended:
                 break
             data += chunk
-    lines = [line for line in data.splitlines(keepends=True) if line.endswith(b"\n")]
+    line = data.split(b"\n", 1)[0] + b"\n" if b"\n" in data else b""
     try:
-        verdict = wire.decode(lines[-1])
-    except (wire.WireError, IndexError):
-        return {}
-    return verdict if isinstance(verdict, dict) else {}
+        verdict = wire.decode(line)
+    except wire.WireError:
+        return {}, ended
+    return (verdict, ended) if isinstance(verdict, dict) else ({}, ended)
+
+
+def serve_then_finish(sock: socket.socket, handler: ApiHandler, marks: dict[str, float],
+                      on_done: Callable[[int], None], handoff: queue.SimpleQueue) -> None:
+    """A run's thread: serve_api, then what `handoff` brings: None, or
+    (status pipe, pidfd, what the run holds, seconds) when the verdict came
+    before the run was over. Then, when the status pipe ends (the zygote has
+    reaped the run's process and saved its files), close both descriptors and
+    release what the run held; if it does not end within `seconds`, kill the
+    process first."""
+    try:
+        serve_api(sock, handler, marks, on_done)
+    finally:
+        job = handoff.get()
+    if job is None:
+        return
+    status_fd, pidfd, held, seconds = job
+    with held:
+        try:
+            sock.close()
+            if not wait_end(status_fd, seconds):
+                kill_run(pidfd)
+        finally:
+            os.close(status_fd)
+            os.close(pidfd)
+
+
+def wait_end(fd: int, seconds: float) -> bool:
+    """Read and drop what comes on `fd` until its end. -> whether it came in time."""
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if sel.select(left) and not os.read(fd, 4096):
+                return True
+    return False
 
 
 def serve_api(sock: socket.socket, handler: ApiHandler,
-              marks: dict[str, float] | None = None) -> None:
-    """Answer the profile's calls until it hangs up, at most API_CALLS_MAX.
+              marks: dict[str, float] | None = None,
+              on_done: Callable[[int], None] | None = None) -> None:
+    """Answer the profile's calls until it hangs up or says DONE_CALL (its code
+    has returned: `on_done(exit status)`, and no more calls), at most API_CALLS_MAX.
 
     The wire format is zoobar.wire's (the RPC one): ``[name, {kwargs}]`` in,
     ``{"ok": ...}`` or ``{"error": {"type", "message"}}`` out. Bad input gets an
@@ -392,6 +478,13 @@ def serve_api(sock: socket.socket, handler: ApiHandler,
                 continue
             if line is None:
                 return
+            status = done_status(line)
+            if status is not None:
+                if marks is not None:
+                    marks["code_done"] = time.monotonic()
+                if on_done is not None:
+                    on_done(status)
+                return
             if marks is not None:
                 marks.setdefault("api_first_call", time.monotonic())
             send(f, answer(line, handler))
@@ -406,6 +499,20 @@ def serve_api(sock: socket.socket, handler: ApiHandler,
             sock.shutdown(socket.SHUT_RDWR)     # the profile's next call sees the end
         except OSError:
             pass
+
+
+def done_status(line: bytes) -> int | None:
+    """The exit status if `line` is the DONE_CALL line, else None."""
+    if DONE_CALL.encode() not in line:
+        return None
+    try:
+        name, kwargs = wire.parse_request(line)
+    except wire.WireError:
+        return None
+    status = kwargs.get("status")
+    if name != DONE_CALL:
+        return None
+    return status if isinstance(status, int) and 0 <= status <= 255 else 1
 
 
 def send(f, message: dict) -> None:

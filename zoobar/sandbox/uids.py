@@ -22,6 +22,7 @@ import hashlib
 import os
 import pwd
 import sqlite3
+import threading
 
 
 class UidRangeExhausted(RuntimeError):
@@ -62,6 +63,7 @@ class UidMap:
             raise ValueError(f"bad uid range {first}-{last}")
         check_range_unused(first, last)
         self.path, self.first, self.last = path, first, last
+        self._local = threading.local()         # this thread's connection (see _db)
         db = self._connect()
         try:
             db.execute("CREATE TABLE IF NOT EXISTS owner ("
@@ -79,18 +81,41 @@ class UidMap:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None)
 
-    def lookup(self, username: str) -> int | None:
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection, kept between calls (opening the file was most
+        of a call's cost: 0.14-0.23 ms of ~0.25), opened again if the file at
+        `path` is no longer the one it has open (removed or replaced: a lost
+        map), so that no thread goes on assigning in a file nobody else reads."""
+        st = os.stat(self.path)
+        held = getattr(self._local, "db", None)
+        if held is not None and held[1] == (st.st_dev, st.st_ino):
+            return held[0]
+        if held is not None:
+            held[0].close()
         db = self._connect()
+        self._local.db = (db, (st.st_dev, st.st_ino))
+        return db
+
+    def _drop(self) -> None:
+        """Close this thread's connection (after an error: the next call opens one)."""
+        held = getattr(self._local, "db", None)
+        self._local.db = None
+        if held is not None:
+            held[0].close()
+
+    def lookup(self, username: str) -> int | None:
         try:
-            row = db.execute("SELECT uid FROM owner WHERE name = ?", (name_key(username),)).fetchone()
-        finally:
-            db.close()
+            row = self._db().execute("SELECT uid FROM owner WHERE name = ?",
+                                     (name_key(username),)).fetchone()
+        except BaseException:
+            self._drop()
+            raise
         return row[0] if row else None
 
     def uid_for(self, username: str) -> tuple[int, bool]:
         """-> (uid, newly_assigned). Thread- and process-safe."""
         key = name_key(username)
-        db = self._connect()
+        db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")       # one assigner at a time
             row = db.execute("SELECT uid FROM owner WHERE name = ?", (key,)).fetchone()
@@ -110,8 +135,9 @@ class UidMap:
             db.execute("ROLLBACK")
             raise UidRangeExhausted(f"all {size} sandbox uids are assigned")
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            try:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            finally:
+                self._drop()
             raise
-        finally:
-            db.close()

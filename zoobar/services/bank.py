@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from sqlalchemy import Integer, String, select
+from sqlalchemy import Integer, String, bindparam, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zoobar import db, rpc
@@ -64,6 +64,16 @@ class Transfer(TransferBase):
 bank_db = db.Database("bank", BankBase)
 transfer_db = db.Database("transfer", TransferBase)
 
+# The read paths' statements, built once (db.Database.read).
+_NAME = bindparam("username")
+_BALANCE = select(Account.zoobars).where(Account.username == _NAME)
+_ACCOUNT_ID = (select(AccountId.account_id).select_from(Account)
+               .outerjoin(AccountId, AccountId.username == Account.username)
+               .where(Account.username == _NAME))
+_LOG = (select(Transfer.sender, Transfer.recipient, Transfer.amount, Transfer.time)
+        .where((Transfer.sender == _NAME) | (Transfer.recipient == _NAME))
+        .order_by(Transfer.id.desc()).limit(LOG_LIMIT))
+
 
 class Bank(rpc.Service):
     name = "bank"
@@ -87,6 +97,11 @@ class Bank(rpc.Service):
     @rpc.method(callers={"profile"})
     def account_id(self, username: str) -> str | None:
         """The account's opaque id (made now for an account older than ids), or None."""
+        found = bank_db.read(_ACCOUNT_ID, username=username)
+        if not found:
+            return None
+        if found[0].account_id is not None:
+            return found[0].account_id
         with bank_db.session() as s:
             if s.get(Account, username) is None:
                 return None
@@ -98,11 +113,10 @@ class Bank(rpc.Service):
 
     @rpc.method(callers={"dynamic", "profile"})
     def balance(self, username: str) -> int:
-        with bank_db.session() as s:
-            account = s.get(Account, username)
-            if account is None:
-                raise rpc.Refused(f"no such user: {username!r}")
-            return account.zoobars
+        found = bank_db.read(_BALANCE, username=username)
+        if not found:
+            raise rpc.Refused(f"no such user: {username!r}")
+        return found[0].zoobars
 
     @rpc.method(callers={"dynamic"})
     def transfer(self, sender: str, recipient: str, amount: int, token: str) -> int:
@@ -120,12 +134,7 @@ class Bank(rpc.Service):
 
     @rpc.method(callers={"dynamic", "profile"})
     def get_log(self, username: str) -> list:
-        with transfer_db.session() as s:
-            mine = (Transfer.sender == username) | (Transfer.recipient == username)
-            rows = s.scalars(select(Transfer).where(mine)
-                             .order_by(Transfer.id.desc()).limit(LOG_LIMIT))
-            return [{"sender": t.sender, "recipient": t.recipient, "amount": t.amount,
-                     "time": t.time} for t in rows]
+        return [row._asdict() for row in transfer_db.read(_LOG, username=username)]
 
     def _move(self, sender: str, recipient: str, amount: int) -> int:
         if sender == recipient:

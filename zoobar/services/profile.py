@@ -26,7 +26,6 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 from zoobar import rpc
 from zoobar.sandbox import BUSY, ApiError, Sandbox
@@ -36,10 +35,6 @@ EXECUTABLE_MARK = "#!python"
 SANDBOX_CALLER = "sandbox"      # the "section" the profile's calls come from
 VIEWS_PER_OWNER = 4             # views under way at once, defaults ($ZOOBAR_PROFILE_VIEWS_PER_*)
 VIEWS_PER_VISITOR = 3
-# Asks the bank for the owner's account while the profile store is asked for
-# the code: the two round trips of a view overlap (each thread keeps its own
-# connection, rpc.Client).
-_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="profile-lookup")
 
 
 def _ask(target: str, method: str, **kwargs):
@@ -193,7 +188,9 @@ class Profile(rpc.Service):
     def _run(self, user: str, visitor: str) -> dict:
         # The owner's directory belongs to the account, not to the name: a name
         # registered again (after a db/ wipe) is a new account and starts empty.
-        account_id = _LOOKUPS.submit(rpc.client("bank").call, "account_id", username=user)
+        # Asked of the bank while the profile store is asked for the code: the
+        # two round trips of a view overlap.
+        account_id = rpc.submit(rpc.client("bank").call, "account_id", username=user)
         code = rpc.client("profilestore").call("get_profile", username=user)
         if not code.startswith(EXECUTABLE_MARK):
             return {"output": "", "status": "error"}

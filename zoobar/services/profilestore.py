@@ -6,7 +6,7 @@ needs the owner's token, which the store checks with auth.
 
 from __future__ import annotations
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, bindparam, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zoobar import db, rpc
@@ -25,6 +25,7 @@ class Profile(ProfileBase):
 
 
 profile_db = db.Database("profile", ProfileBase)
+_PROFILE = select(Profile.profile).where(Profile.username == bindparam("username"))
 
 
 class ProfileStore(rpc.Service):
@@ -32,9 +33,8 @@ class ProfileStore(rpc.Service):
 
     @rpc.method(callers={"dynamic", "profile"})
     def get_profile(self, username: str) -> str:
-        with profile_db.session() as s:
-            row = s.get(Profile, username)
-            return row.profile if row else ""
+        found = profile_db.read(_PROFILE, username=username)
+        return found[0].profile if found else ""
 
     @rpc.method(callers={"dynamic"})
     def set_profile(self, username: str, token: str, text: str) -> None:
