@@ -24,9 +24,12 @@ EDITION_ARGS := $(if $(EDITION),--edition $(EDITION))
 SITE_ARGS    := $(EDITION_ARGS) $(if $(SANDBOX),--sandbox $(SANDBOX))
 
 # Each mk/*.mk appends the targets `make test` runs, in file-name order, and
-# names in HOST_TEST_TARGETS those that deploy on this host's LXC.
+# names in HOST_TEST_TARGETS those that deploy on this host's LXC, in
+# VM_TEST_TARGETS those that deploy in the fleet's simulated VMs (nested LXC:
+# they share nothing with the host's site but the base image they copy).
 TEST_TARGETS :=
 HOST_TEST_TARGETS :=
+VM_TEST_TARGETS :=
 
 .PHONY: help bootstrap test
 help:
@@ -41,11 +44,15 @@ bootstrap:
 
 include $(sort $(wildcard mk/*.mk))
 
-# Two chains side by side (python -m zoolab.stages): the stages that deploy on
-# this host's LXC, one after the other, and beside them all the others. Each
-# stage's output: artifacts/test/<stage>.log. ZOOLAB_TEST_SERIAL=1: one chain,
-# output on the terminal.
+# Chains side by side (python -m zoolab.stages): the stages that deploy on
+# this host's LXC, one after the other; beside them all the others; and once
+# the host chain's first stage has passed (it leaves the base image the VMs
+# copy), the VM stages beside the rest of the host chain. Each stage's output:
+# artifacts/test/<stage>.log. ZOOLAB_TEST_SERIAL=1: one chain, output on the
+# terminal.
+HOST_CHAIN := $(filter $(HOST_TEST_TARGETS),$(TEST_TARGETS))
 test: bootstrap
 	@MAKE="$(MAKE)" $(PYTHON) -m zoolab.stages \
-	    --chain "$(filter-out $(HOST_TEST_TARGETS),$(TEST_TARGETS))" \
-	    --chain "$(filter $(HOST_TEST_TARGETS),$(TEST_TARGETS))"
+	    --chain "$(filter-out $(HOST_TEST_TARGETS) $(VM_TEST_TARGETS),$(TEST_TARGETS))" \
+	    --chain "$(HOST_CHAIN)" \
+	    --after $(firstword $(HOST_CHAIN)) "$(filter $(VM_TEST_TARGETS),$(TEST_TARGETS))"

@@ -2,6 +2,10 @@
 # diagram, the course-style grader, the browser test and the Molecule scenarios.
 
 HOST_LOCK     := flock /run/zoolab-host.lock
+# The fleet's simulated VMs (molecule/fleet) have their own bridge, LXC
+# directories and zoolab state; they share nothing with the host's site but
+# the base image they copy when they start, so they take their own lock.
+FLEET_LOCK    := flock /run/zoolab-fleet.lock
 GRADE_ARGS    ?=
 MOLECULE_LOG  := artifacts/molecule
 
@@ -37,15 +41,17 @@ molecule test-molecule:
 
 # Each role alone (roles/<role>/molecule/default: that role and its
 # prerequisites, converge, idempotence, what the role promises, remove), one
-# after the other, each under the host lock. ROLES=zoolab_host picks one.
-# Not part of `make test`: the five took 579 s on a fresh clone (load ~4), which
-# would take `make test` past its 30-minute budget; run it when roles change.
-# `make test-molecule` runs each role's verify playbook on the site it
-# converged (about 16 s more; docs/provisioning.md#molecule-scenarios).
+# after the other, each under the host lock. ROLES=zoolab_host picks one,
+# ROLES=all runs all five. By default (and in `make test`, after test-molecule,
+# beside the fleet, which does not use the host's site) the four whose
+# prerequisites are not the whole site: zoolab_service's own scenario converges
+# every role, which is test-molecule's converge, and test-molecule runs its
+# verify playbook and its remove (clean.yml) on that site.
 MOLECULE_ROLES := zoolab_host zoolab_base zookws_build zoobar_app zoolab_service
-ROLES ?= $(MOLECULE_ROLES)
+ROLES ?= $(filter-out zoolab_service,$(MOLECULE_ROLES))
+ROLES_RUN = $(if $(filter all,$(ROLES)),$(MOLECULE_ROLES),$(ROLES))
 test-roles:
-	@set -e; for role in $(ROLES); do \
+	@set -e; for role in $(ROLES_RUN); do \
 	    $(HOST_LOCK) bash molecule/timed-test.sh default $(MOLECULE_LOG) $$role; \
 	done
 
@@ -55,14 +61,16 @@ test-roles:
 test-editions:
 	$(HOST_LOCK) bash molecule/timed-test.sh edition2026 $(MOLECULE_LOG)
 
-# Three simulated course VMs (nested LXC) provisioned in one run; after
-# test-molecule, whose destroy keeps the base image the VMs reuse. `make test`
-# took 9 min without it and the scenario about 4 min more, so it stays in.
+# Three simulated course VMs (nested LXC) provisioned in one run. In `make
+# test` it starts once test-molecule has passed (its destroy keeps the base
+# image the VMs copy), beside test-roles: the VMs use nothing else of the host's.
 test-fleet:
-	$(HOST_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
+	$(FLEET_LOCK) bash molecule/timed-test.sh fleet $(MOLECULE_LOG)
 
-# test-editions is not in `make test`: it passes (392 s, 2 Dec), but the fleet,
+# test-editions is not in `make test`: it passes (408 s, 2 Dec), but the fleet,
 # which is, already deploys and grades 2026 and 2023 on their own VMs, and the
-# host's LXC chain (default + fleet, about 21 min) sets make test's duration.
-TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-fleet
-HOST_TEST_TARGETS += test-molecule test-fleet
+# host's LXC chain (default, then the roles beside the fleet) sets make test's
+# duration.
+TEST_TARGETS += lint-molecule test-docs test-e2e test-molecule test-roles test-fleet
+HOST_TEST_TARGETS += test-molecule test-roles
+VM_TEST_TARGETS += test-fleet

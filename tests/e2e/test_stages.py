@@ -14,15 +14,23 @@ after-bad:
 \t@echo must-not-run > ran-after-bad
 other:
 \t@echo other-ran
+marked:
+\t@touch marked-done
+needs-mark:
+\t@test -e marked-done && touch needs-mark-ran
+waits-for-beside:
+\t@for i in $$(seq 200); do test -e needs-mark-ran && exit 0; sleep 0.1; done; exit 4
 """
 
 
-def run_stages(tmp_path, *chains, env=None):
+def run_stages(tmp_path, *chains, env=None, after=()):
     (tmp_path / "Makefile").write_text(MAKEFILE)
     argv = [sys.executable, "-m", "zoolab.stages", "--directory", str(tmp_path),
             "--logs", str(tmp_path / "logs")]
     for chain in chains:
         argv += ["--chain", chain]
+    for stage, chain in after:
+        argv += ["--after", stage, chain]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -54,3 +62,32 @@ def test_a_stage_named_twice_is_refused(tmp_path):
     done = run_stages(tmp_path, "ok1", "ok1")
     assert done.returncode == 2
     assert "named twice" in done.stderr
+
+
+def test_a_chain_after_a_stage_starts_when_it_passed_beside_the_rest_of_its_chain(tmp_path):
+    # needs-mark fails unless `marked` finished first; waits-for-beside, which
+    # follows `marked` in its chain, fails unless needs-mark ran meanwhile.
+    done = run_stages(tmp_path, "marked waits-for-beside", after=[("marked", "needs-mark")])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all 3 stages passed" in done.stdout
+    assert "(chain 2)" in done.stdout
+
+
+def test_a_chain_after_a_failed_stage_does_not_run(tmp_path):
+    done = run_stages(tmp_path, "bad", "ok1", after=[("bad", "other")])
+    assert done.returncode == 1
+    assert not (tmp_path / "logs" / "other.log").exists()
+    assert "2 stage(s) failed or did not run: bad other" in done.stdout
+
+
+def test_serial_mode_runs_a_dependent_chain_after_its_stage(tmp_path):
+    done = run_stages(tmp_path, "marked ok1", "other", after=[("marked", "needs-mark")],
+                      env={**os.environ, "ZOOLAB_TEST_SERIAL": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "needs-mark-ran").exists()
+
+
+def test_after_an_unknown_stage_is_refused(tmp_path):
+    done = run_stages(tmp_path, "ok1", after=[("nope", "other")])
+    assert done.returncode == 2
+    assert "--after nope" in done.stderr
