@@ -8,12 +8,14 @@ application's code or on its threads.
 
 Per run, one process (``run_child``), in two stages:
 
-* as root, its own session (``prepare_jail``): unshares a mount namespace
-  (the zygote has already made its network and IPC namespaces, for this run
-  alone), mounts a size-limited tmpfs over the owner's directory (inside that
-  private mount namespace only), bind-mounts the standard library read-only
-  at its usual path inside it, copies the owner's persistent files in
-  (``load_files``), and hands the zygote a descriptor of the tmpfs;
+* as root, its own session, while it waits for a run (``ready_child``): new
+  mount, IPC and network namespaces for itself, and the run's size-limited
+  tmpfs with the standard library bound read-only at its usual path inside
+  it, as a detached mount tree (``make_jail_tree``); nothing of it depends
+  on the owner. When the run comes (``prepare_jail``): that tree moved over
+  the owner's directory (inside the private mount namespace only) and made
+  the owner's, the owner's persistent files copied in (``load_files``), and
+  a descriptor of the tmpfs handed to the zygote;
 * confined (``run_profile``): ``confine`` keeps only stdout/stderr and the
   API channel, chroots into the owner's directory, sets its limits, drops to
   the owner's uid, sets no_new_privs and the seccomp filter; then the payload
@@ -51,9 +53,12 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
 MNT_DETACH, RENAME_EXCHANGE = 2, 2
-SYS_FSCONFIG, SYS_FSPICK = 431, 433                     # x86_64, as the seccomp list's
+SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429                # x86_64, as the seccomp list's
+SYS_FSCONFIG, SYS_FSPICK = 431, 433
+AT_FDCWD, AT_RECURSIVE = -100, 0x8000
+OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC, MOVE_MOUNT_F_EMPTY_PATH = 1, os.O_CLOEXEC, 4
 FSPICK_CLOEXEC, FSPICK_EMPTY_PATH = 1, 8
-FSCONFIG_SET_FLAG, FSCONFIG_CMD_RECONFIGURE = 0, 7
+FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING, FSCONFIG_CMD_RECONFIGURE = 0, 1, 7
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 22, 38
 SECCOMP_MODE_FILTER = 2
 
@@ -96,6 +101,9 @@ PAYLOAD = None
 JAIL = True
 # The compiled seccomp filter (a Filter), or why the zygote could not make it.
 FILTER = None
+# The latest run's limits (its description's): the next waiting process makes
+# its tmpfs with them (make_jail_tree).
+LIMITS = None
 
 
 def _check(result, what):
@@ -681,16 +689,87 @@ def enter_namespaces():
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def prepare_jail(cfg, host_root, phases):
+def tmpfs_options(lim):
+    """The run's tmpfs's size and inodes: the owner's `inodes`, plus the
+    tmpfs's root and the directories up to the standard library's mount
+    point, which are ours."""
+    return {"size": str(lim["disk"]), "nr_inodes": str(lim["inodes"] + 1 + STDLIB.count("/"))}
+
+
+def _open_tree(path, fd=AT_FDCWD, flags=0):
+    tree = _libc.syscall(SYS_OPEN_TREE, fd, path.encode(),
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags)
+    if tree < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree {path or fd}: {os.strerror(err)}")
+    return tree
+
+
+def _move_mount(tree, target):
+    _check(_libc.syscall(SYS_MOVE_MOUNT, tree, b"", AT_FDCWD, target.encode(),
+                         MOVE_MOUNT_F_EMPTY_PATH), f"move_mount {target}")
+
+
+def make_jail_tree(lim):
+    """In the waiting process (root, in its own namespaces), before any run is
+    known: the run's tmpfs, empty but for the standard library, read-only at
+    its usual path inside it, as a detached mount tree. -> (a descriptor of
+    the tree, the options it was made with). Nothing in it depends on the
+    owner; prepare_jail moves it onto the owner's directory and gives its
+    root to the owner. `lim`: the limits of the zygote's latest run (the
+    tmpfs's size; None: the tmpfs's default, set when the run comes).
+
+    The standard library is bound in the empty tmpfs, so nothing of an
+    owner's (a symlink named usr, say) is on the path root creates and
+    mounts. The tmpfs is staged on the standard library's own directory (it
+    exists; a clone of the library is taken first) and detached from there."""
+    stdlib = _open_tree(STDLIB)
+    try:
+        options = tmpfs_options(lim) if lim else {}
+        data = ",".join([*(f"{k}={v}" for k, v in options.items()), "mode=0700"])
+        _mount("tmpfs", STDLIB, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data)
+        try:
+            inside = STDLIB + STDLIB
+            os.makedirs(inside, 0o755)
+            _move_mount(stdlib, inside)
+            _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(inside))
+            tree = _open_tree(STDLIB)
+        finally:
+            _check(_libc.umount2(STDLIB.encode(), MNT_DETACH), "umount")
+    finally:
+        os.close(stdlib)
+    return tree, options
+
+
+def resize_tmpfs(fd, options):
+    """Set the tmpfs (root `fd`) to `options` (tmpfs_options), in place."""
+    fs = _libc.syscall(SYS_FSPICK, fd, b"", FSPICK_CLOEXEC | FSPICK_EMPTY_PATH)
+    if fs < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"fspick: {os.strerror(err)}")
+    try:
+        for key, value in options.items():
+            _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_STRING, key.encode(),
+                                 value.encode(), 0), f"fsconfig {key}")
+        _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_RECONFIGURE, None, None, 0),
+               "fsconfig reconfigure")
+    finally:
+        os.close(fs)
+
+
+def prepare_jail(cfg, host_root, jail, phases):
     """In the run's process (root, its own session, in its own namespaces),
-    before any of the owner's code: the owner's tmpfs view, the standard
-    library, the owner's files. -> (notes, savable, descriptor of the tmpfs's root).
+    before any of the owner's code: the owner's tmpfs view (`jail`, what
+    make_jail_tree made while the process waited, moved onto the owner's
+    directory and made the owner's), the owner's files. -> (notes, savable,
+    descriptor of the tmpfs's root).
 
     `host_root`: a descriptor of / opened before the namespaces were made. The
     owner's saved files are reached through it, so through the mounts of the
     service's namespace, where no tmpfs covers their directory: a walk that
     climbs back with ".." can never step into the tmpfs mounted on it here."""
     uid, owner_dir, lim = cfg["uid"], cfg["dir"], cfg["limits"]
+    tree, options = jail
     cfg["sys_path"] = [STDLIB, os.path.join(STDLIB, "lib-dynload")]
     parent_dir, name = os.path.split(owner_dir.rstrip("/"))
     parent = _opendir(parent_dir.lstrip("/") or ".", host_root)
@@ -700,19 +779,12 @@ def prepare_jail(cfg, host_root, phases):
     finally:
         os.close(parent)
         os.close(host_root)
-    # Inodes: the owner's `inodes`, plus the tmpfs's root and the directories
-    # up to the standard library's mount point, which are ours.
-    _mount("tmpfs", owner_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-           f"size={lim['disk']},nr_inodes={lim['inodes'] + 1 + STDLIB.count('/')},"
-           f"mode=0700,uid={uid},gid={uid}")
+    _move_mount(tree, owner_dir)
+    os.close(tree)
     work = _opendir(owner_dir, None)
-    # The standard library, read-only, at its usual path inside the chroot. Made
-    # in the empty tmpfs *before* the owner's files arrive, so that nothing of
-    # theirs (a symlink named usr, say) is on the path root creates and mounts.
-    inside = owner_dir + STDLIB
-    os.makedirs(inside, 0o755)
-    _mount(STDLIB, inside, None, MS_BIND | MS_REC)
-    _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(STDLIB))
+    os.fchown(work, uid, uid)                   # mode 0700: the owner's alone
+    if options != tmpfs_options(lim):           # not the latest run's limits
+        resize_tmpfs(work, tmpfs_options(lim))
     phases["mounts"] = time.monotonic()
     notes, savable = load_files(real, work, uid, RESERVED)
     os.close(real)
@@ -748,6 +820,7 @@ def ready_child(sock, zygote_pid):
         os.close(devnull)
         host_root = _opendir("/", None)         # the service's mounts (prepare_jail)
         enter_namespaces()
+        jail = make_jail_tree(LIMITS)
         failed = None
     except BaseException as e:  # noqa: BLE001 - said to the run, if one comes
         failed = e
@@ -769,7 +842,7 @@ def ready_child(sock, zygote_pid):
         os.close(out_fd)
         if failed is not None:
             raise failed
-        notes, savable, work = prepare_jail(cfg, host_root, phases)
+        notes, savable, work = prepare_jail(cfg, host_root, jail, phases)
         filt = None
         if cfg.get("seccomp", True):
             if not isinstance(FILTER, Filter):
@@ -981,7 +1054,10 @@ def start_run(fds, ready):
     owner's lock. -> its Run (which then holds the status pipe, the output
     and the lock)."""
     cfg_fd, out_fd, api_fd, status_fd, lock_fd = fds
+    global LIMITS
     cfg = read_description(cfg_fd)
+    tmpfs_options(cfg["limits"])                # well-formed, before the next process uses them
+    LIMITS = cfg["limits"]
     socket.send_fds(ready.sock, [b"run"], [cfg_fd, out_fd, api_fd])
     os.close(cfg_fd)
     os.close(api_fd)
