@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.sandbox import jail_fixtures
 from tests.sandbox.helpers import echo_api
 from zoobar.sandbox import Limits, Sandbox
-from zoobar.sandbox.launcher import clear_tree, copy_tree
+from zoobar.sandbox.launcher import clear_tree
+from zoolab import ROOT
 
 no_seccomp = jail_fixtures.no_seccomp          # a fixture
 
@@ -46,6 +48,21 @@ def test_a_tree_longer_than_path_max_is_kept(sandbox):
     assert run(sandbox, read + "print(open('bottom').read())").output == "kept\n"
 
 
+# In a child of its own: no other thread opens or closes descriptors while it
+# counts them (in pytest's process, earlier tests' threads may), and a limit of
+# 32 open files fails a walk that keeps one descriptor per level.
+COPY_WITH_FEW_FDS = """
+import os, resource, sys
+from zoobar.sandbox.launcher import copy_tree
+resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
+s, d = os.open(sys.argv[1], os.O_RDONLY), os.open(sys.argv[2], os.O_RDONLY)
+before = set(os.listdir("/proc/self/fd"))
+assert copy_tree(s, d, os.getuid()) == 0
+after = set(os.listdir("/proc/self/fd"))
+assert after == before, (before, after)
+"""
+
+
 def test_copy_tree_walks_3000_levels_with_a_few_descriptors(tmp_path):
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
@@ -58,14 +75,9 @@ def test_copy_tree_walks_3000_levels_with_a_few_descriptors(tmp_path):
         fd = sub
     os.close(os.open("bottom", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
     os.close(fd)
-    s, d = os.open(src, os.O_RDONLY), os.open(dst, os.O_RDONLY)
-    before = len(os.listdir("/proc/self/fd"))
-    try:
-        assert copy_tree(s, d, os.getuid()) == 0
-    finally:
-        os.close(s)
-        os.close(d)
-    assert len(os.listdir("/proc/self/fd")) == before - 2
+    done = subprocess.run([sys.executable, "-c", COPY_WITH_FEW_FDS, str(src), str(dst)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
     fd = os.open(dst, os.O_RDONLY)
     for _ in range(3000):
         sub = os.open("d", os.O_RDONLY, dir_fd=fd)
