@@ -67,29 +67,33 @@ def test_copy_tree_walks_3000_levels_with_a_few_descriptors(tmp_path):
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     dst.mkdir()
-    fd = os.open(src, os.O_RDONLY)
-    for _ in range(3000):                     # deeper than Python's recursion limit
-        os.mkdir("d", dir_fd=fd)
-        sub = os.open("d", os.O_RDONLY, dir_fd=fd)
-        os.close(fd)
-        fd = sub
-    os.close(os.open("bottom", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
-    os.close(fd)
-    done = subprocess.run([sys.executable, "-c", COPY_WITH_FEW_FDS, str(src), str(dst)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    fd = os.open(dst, os.O_RDONLY)
-    for _ in range(3000):
-        sub = os.open("d", os.O_RDONLY, dir_fd=fd)
-        os.close(fd)
-        fd = sub
-    assert os.listdir(fd) == ["bottom"]
-    os.close(fd)
-    fd = os.open(tmp_path, os.O_RDONLY)
     try:
-        clear_tree(fd)                        # too deep for pytest's own (recursive) cleanup
-    finally:
+        fd = os.open(src, os.O_RDONLY)
+        for _ in range(3000):                     # deeper than Python's recursion limit
+            os.mkdir("d", dir_fd=fd)
+            sub = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        os.close(os.open("bottom", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
         os.close(fd)
+        done = subprocess.run([sys.executable, "-c", COPY_WITH_FEW_FDS, str(src), str(dst)],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        fd = os.open(dst, os.O_RDONLY)
+        for _ in range(3000):
+            sub = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        assert os.listdir(fd) == ["bottom"]
+        os.close(fd)
+    finally:
+        # Too deep for pytest's own (recursive) removal of old temporary
+        # directories, which would crash a later session: removed here, passed or not.
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            clear_tree(fd)
+        finally:
+            os.close(fd)
 
 
 def test_a_copy_in_that_does_not_fit_leaves_no_partial_file_and_loses_nothing(tmp_path):
