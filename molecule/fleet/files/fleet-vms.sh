@@ -10,7 +10,9 @@
 # anything forwarded from it to another interface. Nothing inside them needs
 # the network: their Debian packages are preinstalled here (apt on the host),
 # and the containers' base image is hard-linked from the host's cache, so the
-# site playbook finds it already built. Run under the host lock.
+# site playbook finds it already built. Run under the fleet lock
+# (/run/zoolab-fleet.lock, which `make test-fleet` takes): the VMs use
+# nothing of the host's site but that image.
 #
 # create.yml passes what the roles define: ZOOLAB_FLEET_PACKAGES (comma list:
 # the host role's packages and what a VM needs besides) and
