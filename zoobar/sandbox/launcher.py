@@ -534,14 +534,11 @@ def freeze(fd):
     every mount of it (the superblock: fspick + reconfigure), so that nothing
     can change its files any more. Refused (EBUSY) while a file on it is open
     for writing, mapped writable or being changed. -> whether it is frozen."""
-    fs = _libc.syscall(SYS_FSPICK, fd, b"", FSPICK_CLOEXEC | FSPICK_EMPTY_PATH)
-    if fs < 0:
-        return False
     try:
-        return (_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_FLAG, b"ro", None, 0) == 0
-                and _libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_RECONFIGURE, None, None, 0) == 0)
-    finally:
-        os.close(fs)
+        reconfigure(fd, [(FSCONFIG_SET_FLAG, "ro", None)])
+    except OSError:
+        return False
+    return True
 
 
 def read_description(fd):
@@ -743,14 +740,22 @@ def make_jail_tree(lim):
 
 def resize_tmpfs(fd, options):
     """Set the tmpfs (root `fd`) to `options` (tmpfs_options), in place."""
+    reconfigure(fd, [(FSCONFIG_SET_STRING, k, v) for k, v in options.items()])
+
+
+def reconfigure(fd, params):
+    """Reconfigure the file system of the mount whose root is `fd` (fspick):
+    each (FSCONFIG_SET_*, key, value or None) of `params`, then the
+    reconfigure itself. Raises OSError if any step is refused."""
     fs = _libc.syscall(SYS_FSPICK, fd, b"", FSPICK_CLOEXEC | FSPICK_EMPTY_PATH)
     if fs < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"fspick: {os.strerror(err)}")
     try:
-        for key, value in options.items():
-            _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_STRING, key.encode(),
-                                 value.encode(), 0), f"fsconfig {key}")
+        for cmd, key, value in params:
+            _check(_libc.syscall(SYS_FSCONFIG, fs, cmd, key.encode(),
+                                 None if value is None else value.encode(), 0),
+                   f"fsconfig {key}")
         _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_RECONFIGURE, None, None, 0),
                "fsconfig reconfigure")
     finally:
