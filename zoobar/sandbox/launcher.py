@@ -788,8 +788,9 @@ def prepare_jail(cfg, host_root, jail, phases):
     os.close(tree)
     work = _opendir(owner_dir, None)
     os.fchown(work, uid, uid)                   # mode 0700: the owner's alone
-    if options != tmpfs_options(lim):           # not the latest run's limits
-        resize_tmpfs(work, tmpfs_options(lim))
+    wanted = tmpfs_options(lim)
+    if options != wanted:                       # not the latest run's limits
+        resize_tmpfs(work, wanted)
     phases["mounts"] = time.monotonic()
     notes, savable = load_files(real, work, uid, RESERVED)
     os.close(real)
@@ -998,16 +999,19 @@ class Run:
         if "failed" in self.report:
             result = {"status": "error", "detail": f"sandbox failed: {self.report['failed']}"}
         notes = list(self.report.get("notes", []))
-        if (self.report.get("savable") and self.work is not None
-                and (self.changed or not self._unchanged())):
-            parent, name = self._owner_parent()
-            pid = os.fork()
-            if pid == 0:
-                self.save(parent, name, RESERVED, result, notes, phases)
-            saver = os.pidfd_open(pid), pid
-            os.close(parent)
-            self.close()
-            return saver
+        if self.report.get("savable") and self.work is not None:
+            parent, name = self._owner_parent()     # one open, for the comparison and the saver
+            try:
+                if self.changed or not unchanged(parent, name, self.work, self.cfg["uid"],
+                                                 RESERVED):
+                    pid = os.fork()
+                    if pid == 0:
+                        self.save(parent, name, RESERVED, result, notes, phases)
+                    saver = os.pidfd_open(pid), pid
+                    self.close()
+                    return saver
+            finally:
+                os.close(parent)
         phases["save"] = time.monotonic()
         self.report_verdict(result, notes, phases)
         self.close()
