@@ -1,7 +1,7 @@
 """One side of bench/ab: run inside a tree (cwd and PYTHONPATH = that tree), so
 that the stack is that tree's code. Starts a local stack (tests/stack.py),
 registers `viewer`, `owner` (hello-user profile) and `plain` (a plain profile),
-prints one JSON line (the site's URL, the stack's zook.conf, the viewer's
+prints one JSON line (the site's base URL, the stack's zook.conf, the viewer's
 cookies) and keeps the stack up until its stdin closes."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main() -> int:
         benchlib.user(stack.base, "owner", "pw-owner").set_profile(hello).raise_for_status()
         benchlib.user(stack.base, "plain", "pw-plain").set_profile(
             "Hello from a plain profile.").raise_for_status()
-        print(json.dumps({"url": stack.url(""), "conf": str(stack.conf_path),
+        print(json.dumps({"base": stack.base, "conf": str(stack.conf_path),
                           "cookies": viewer.http.cookies.get_dict()}), flush=True)
         sys.stdin.read()
     return 0

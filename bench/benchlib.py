@@ -115,6 +115,40 @@ def report(label: str, ours: float, baseline: float, unit: str, detail: str = ""
           f" ratio {ratio:6.2f}" + (f"   # {detail}" if detail else ""), flush=True)
 
 
+# -- processes ---------------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and every process below it (/proc/PID/task/*/children)."""
+    out = [pid]
+    for child in _children(pid):
+        out += descendants(child)
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            found += [int(x) for x in
+                      Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    except OSError:
+        pass
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU of the process (all its threads) and of the children it has reaped
+    (utime + stime + cutime + cstime): a sandbox run's processes count for the zygote."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / TICK
+
+
 # -- the site ------------------------------------------------------------------
 
 def register(base: str, username: str, password: str) -> str:
