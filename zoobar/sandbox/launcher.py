@@ -976,8 +976,7 @@ class Run:
                 self.changed = True             # frozen: finish saves it without comparing
                 return
         phases["save"] = time.monotonic()
-        result = exit_verdict(code) if isinstance(code, int) else {"status": "error"}
-        self.report_verdict(result, list(self.report.get("notes", [])), phases, final=False)
+        self.report_verdict(exit_verdict(code), list(self.report.get("notes", [])), phases, final=False)
         os.close(self.note_fd)                  # the output ends once the process's copy is closed
         self.note_fd = None
         self.concluded = True
