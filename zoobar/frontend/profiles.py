@@ -73,13 +73,13 @@ _was_executable: dict[str, bool] = {}
 MAX_HINTS = 4096
 
 
-def show(owner: str, visitor: str, text: Future | None = None) -> Shown:
+def show(owner: str, visitor: str, text: Future) -> Shown:
     """``owner``'s profile as ``visitor`` sees it. ``text``: its stored text,
-    already asked for, else asked now. The run's output is shown only if that
+    already asked for (``rpc.submit``). The run's output is shown only if that
     text is executable; a run asked for early (the hint above) for a text that
     no longer is has its answer dropped."""
-    early = _run(owner, visitor) if text is not None and _was_executable.get(owner) else None
-    current = stored(owner) if text is None else text.result()
+    early = _run(owner, visitor) if _was_executable.get(owner) else None
+    current = text.result()
     executable = current.startswith(EXECUTABLE_PREFIX)
     if len(_was_executable) >= MAX_HINTS:
         _was_executable.clear()
