@@ -17,7 +17,7 @@ import pytest
 
 from tests.sandbox import jail_fixtures
 from tests.sandbox.helpers import echo_api
-from zoobar.sandbox import Limits, Sandbox, UidMap, UidRangeExhausted
+from zoobar.sandbox import Limits, Sandbox, UidMap, UidRangeExhausted, launcher
 from zoobar.sandbox.runner import UID_FIRST, UID_LAST
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,6 +137,19 @@ STDLIB = ["os", "time", "errno", "json", "math", "random", "datetime", "re", "co
 def test_standard_library_module_imports_inside_the_chroot(sandbox, module):
     r = run(sandbox, f"import {module}; print('imported', {module}.__name__)")
     assert (r.status, r.output.strip()) == ("ok", f"imported {module}")
+
+
+def test_a_profile_imports_from_the_standard_library_alone(sandbox):
+    """Its import path is the jail's, and no finder of the service's paths
+    (the virtualenv, the launcher's directory) is left for it to use."""
+    r = run(sandbox, "import colorsys, json, sys\n"
+                     "print(json.dumps([sys.path, sorted(sys.path_importer_cache)]))")
+    assert r.status == "ok", r
+    path, cached = json.loads(r.output)
+    stdlib = launcher.STDLIB
+    assert path == [stdlib, os.path.join(stdlib, "lib-dynload")]
+    assert cached and all(p == stdlib or p.startswith(stdlib + "/") for p in cached), cached
+    assert run(sandbox, "import zoobar").status == "error"
 
 
 def test_profile_output_keeps_its_whitespace(sandbox):

@@ -7,7 +7,8 @@ comes, the tree is moved over that owner's directory and given to the owner.
 These tests check what the profile then finds: an empty tmpfs of its own
 (the library's mount point aside), its owner's mode and uid on `/`, the
 run's own size and inode limits (the first run of a zygote resizes the tmpfs,
-later ones find it made to size), and nothing of the previous owner's run.
+later ones find it made to size), and nothing of the run of another owner
+that was going when the process was forked (launcher.fork_ahead).
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def test_the_tmpfs_is_empty_the_owners_and_sized_for_the_run(tmp_path):
         assert seen["inodes"] == 123 + 1 + STDLIB.count("/")
 
 
-def test_a_waiting_process_made_after_one_owners_run_shows_the_next_owner_nothing_of_it(sandbox):
-    assert sandbox.run("alice", WRITE, echo_api("alice")).status == "ok"
-    bob = look(sandbox, "bob")              # the process forked while alice's run ran
+def test_a_waiting_process_forked_during_one_owners_run_shows_the_next_owner_nothing_of_it(
+        sandbox):
+    with sandbox._in_flight.inside():       # another run under way: the next process is forked
+        assert sandbox.run("alice", WRITE, echo_api("alice")).status == "ok"   # during this one
+    bob = look(sandbox, "bob")
     assert bob["names"] == skeleton()
     assert bob["uid"] == sandbox.uids.uid_for("bob")[0]
     alice = look(sandbox, "alice")

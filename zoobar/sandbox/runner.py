@@ -47,7 +47,7 @@ from typing import Any
 from zoobar import wire
 
 from .launcher import DONE_CALL
-from .turns import Turns
+from .turns import InFlight, Turns
 from .uids import UidMap
 
 DEFAULT_ROOT = "/home/student/sandbox"
@@ -110,6 +110,7 @@ class Sandbox:
     _slots: threading.BoundedSemaphore = field(init=False, repr=False)
     _zygote: Zygote = field(default_factory=lambda: Zygote(), init=False, repr=False)
     _turns: Turns = field(default_factory=Turns, init=False, repr=False)
+    _in_flight: InFlight = field(default_factory=InFlight, init=False, repr=False)
     _tokens: itertools.count = field(default_factory=itertools.count, init=False, repr=False)
 
     def __post_init__(self):
@@ -171,6 +172,11 @@ class Sandbox:
         `known`: answers fixed for this run of calls without arguments (name ->
         string, e.g. get_self), which the profile then gets without a round
         trip (they must be what `api` would answer)."""
+        with self._in_flight.inside():
+            return self._run(owner, code, api, known)
+
+    def _run(self, owner: str, code: str, api: ApiHandler,
+             known: dict[str, str] | None) -> Result:
         started = time.monotonic()
         marks = {"start": started}      # when each phase ended (Result.phases)
         uid, d = self.prepare_owner(owner)
@@ -209,9 +215,12 @@ class Sandbox:
         api_parent, api_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         token = next(self._tokens)
         # nice: a profile burning CPU yields to the site's own processes (nice 0).
+        # ahead: other runs are under way here, so the next may be asked for
+        # at any moment: the zygote forks its process now (launcher.fork_ahead).
         cfg = {"uid": uid, "dir": directory, "code": code, "timeout": lim.timeout,
                "seccomp": self.seccomp, "limits": asdict(lim), "nice": RUN_NICE,
-               "known": known, "api_calls": API_CALLS_MAX, "token": token}
+               "known": known, "api_calls": API_CALLS_MAX, "token": token,
+               "ahead": self._in_flight.count() > 1}
         description = os.memfd_create("zoobar-run", os.MFD_CLOEXEC)
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()

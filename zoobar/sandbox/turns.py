@@ -48,3 +48,26 @@ class Turns:
         """How many callers hold or wait for `key`'s turn."""
         with self._cond:
             return len(self._queues.get(key, ()))
+
+
+class InFlight:
+    """How many calls are inside a block at once (``inside``), e.g. runs
+    under way in this service, from asking to their result."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @contextlib.contextmanager
+    def inside(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+    def count(self) -> int:
+        with self._lock:
+            return self._count
