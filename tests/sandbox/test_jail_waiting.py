@@ -14,9 +14,11 @@ that was going when the process was forked (launcher.fork_ahead).
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 from tests.sandbox.helpers import echo_api
-from zoobar.sandbox import Limits, Sandbox
+from zoobar.sandbox import Limits, Sandbox, launcher
 from zoobar.sandbox.launcher import STDLIB
 
 # What the profile sees of its `/`: every name outside the standard library,
@@ -73,3 +75,13 @@ def test_a_waiting_process_forked_during_one_owners_run_shows_the_next_owner_not
     assert bob["uid"] == sandbox.uids.uid_for("bob")[0]
     alice = look(sandbox, "alice")
     assert alice["names"] == sorted([*skeleton(), "/secret", "/data/more"])
+
+
+def test_the_waiting_processs_rehearsal_leaves_nothing_behind():
+    """launcher.rehearse (a warm-up of a profile's steps while the process
+    waits) closes what it opened and adds no module: the run finds the
+    process as it would without it."""
+    before_fds, before_modules = set(os.listdir("/proc/self/fd")), set(sys.modules)
+    launcher.rehearse()
+    assert set(os.listdir("/proc/self/fd")) == before_fds
+    assert set(sys.modules) == before_modules
