@@ -878,7 +878,8 @@ def ready_child(sock, zygote_pid):
         failed = None
     except BaseException as e:  # noqa: BLE001 - said to the run, if one comes
         failed = e
-    if failed is None and JAIL and PAYLOAD is None:
+    # A warm-up while nothing else is to be done: not when the run is already there.
+    if failed is None and JAIL and PAYLOAD is None and not select.select([sock], [], [], 0)[0]:
         try:
             rehearse()
         except Exception:  # noqa: BLE001, S110 - a warm-up only: the run goes on without it
