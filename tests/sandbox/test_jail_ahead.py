@@ -3,9 +3,9 @@
 A lone run (the only one going, and the service has no other run under way)
 has the cores to itself: the next run's process is forked only once its
 verdict is out. When runs come in parallel, it is forked at once, so the next
-request does not wait for a fork. These tests count the zygote's children
-while a run sleeps: one (the run's process) for a lone run, one more when
-another run is under way in the service (Run.ahead) or going in the zygote.
+request does not wait for a fork. These tests watch the zygote's run
+processes (its children in a mount namespace of their own: waiting or
+running; not the template runs are forked from, nor a saver) while runs sleep.
 """
 
 from __future__ import annotations
@@ -14,85 +14,96 @@ import os
 import threading
 import time
 
-import pytest
-
 from tests.sandbox.helpers import echo_api
 
 SLEEP = "#!python\nimport time\ntime.sleep({})\nprint('slept')\n"
 
 
-def children(pid: int) -> set[int]:
-    found = set()
+def _stat_ppid(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None                             # gone meanwhile
+
+
+def run_processes(sandbox) -> dict[int, int]:
+    """The zygote's run processes: pid -> real uid (0 while still waiting)."""
+    zygote = sandbox._zygote._proc.pid
+    mine = os.readlink(f"/proc/{zygote}/ns/mnt")
+    found = {}
     for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue                        # gone meanwhile
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(name))
+        if not name.isdigit() or _stat_ppid(name) != zygote:
+            continue
+        try:
+            if os.readlink(f"/proc/{name}/ns/mnt") == mine:
+                continue                        # the template, or a saver
+            with open(f"/proc/{name}/status") as f:
+                uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        found[int(name)] = uid
     return found
 
 
-def zygote_pid(sandbox) -> int:
-    return sandbox._zygote._proc.pid
-
-
-def wait_for(predicate, seconds=5.0):
+def wait_for(predicate, seconds=10.0):
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.01)
+        time.sleep(0.005)
     return True
 
 
 def running(sandbox, owner, seconds):
-    """Start `owner`'s run of `seconds` in a thread. -> (thread, its results)."""
+    """Start `owner`'s run of `seconds` in a thread; return once its code runs
+    (a run process with the owner's uid). -> (thread, its results)."""
     results = []
     thread = threading.Thread(target=lambda: results.append(
         sandbox.run(owner, SLEEP.format(seconds), echo_api(owner))))
     thread.start()
+    uid = sandbox.uids.uid_for(owner)[0]
+    assert wait_for(lambda: uid in run_processes(sandbox).values()), run_processes(sandbox)
     return thread, results
+
+
+def finished(thread, results):
+    thread.join()
+    assert results[0].status == "ok" and results[0].output == "slept\n", results
 
 
 def warm(sandbox):
     """One run first, so that the zygote is up with its waiting process."""
     assert sandbox.run("warm", "#!python\nprint(1)", echo_api("warm")).status == "ok"
-    assert wait_for(lambda: len(children(zygote_pid(sandbox))) == 1)
-    return children(zygote_pid(sandbox))
+    assert wait_for(lambda: list(run_processes(sandbox).values()) == [0])
 
 
 def test_a_lone_run_has_the_cores_to_itself_and_the_next_process_comes_after_it(sandbox):
-    waiting = warm(sandbox)
-    thread, results = running(sandbox, "alice", 0.8)
-    time.sleep(0.4)
-    during = children(zygote_pid(sandbox))
-    thread.join()
-    assert results[0].status == "ok" and results[0].output == "slept\n", results
-    assert during == waiting                    # the waiting process became the run: no other
-    assert wait_for(lambda: len(children(zygote_pid(sandbox)) - during) == 1)
-
-
-@pytest.mark.parametrize("other", ["under way in the service", "going in the zygote"])
-def test_with_another_run_the_next_process_is_forked_at_once(sandbox, other):
     warm(sandbox)
-    threads = []
-    if other == "under way in the service":
-        with sandbox._in_flight.inside():       # as a run waiting for its owner's turn would be
-            thread, results = running(sandbox, "alice", 0.8)
-            time.sleep(0.4)
-            during = children(zygote_pid(sandbox))
-        expected = 2                            # alice's run, the next one's process
-    else:
-        thread, results = running(sandbox, "alice", 1.2)
-        time.sleep(0.3)
-        threads.append(running(sandbox, "bob", 0.6))
-        time.sleep(0.3)
-        during = children(zygote_pid(sandbox))
-        expected = 3                            # alice's, bob's, the next one's
-    for t, r in [(thread, results), *threads]:
-        t.join()
-        assert r[0].status == "ok" and r[0].output == "slept\n", r
-    assert len(during) == expected, during
+    thread, results = running(sandbox, "alice", 1.0)
+    time.sleep(0.3)                             # a fork at once would be long done
+    during = run_processes(sandbox)
+    finished(thread, results)
+    assert list(during.values()) == [sandbox.uids.uid_for("alice")[0]], during
+    assert wait_for(lambda: list(run_processes(sandbox).values()) == [0])
+
+
+def test_with_another_run_under_way_in_the_service_the_next_process_is_forked_at_once(sandbox):
+    warm(sandbox)
+    with sandbox._in_flight.inside():           # as a run waiting for its owner's turn would be
+        thread, results = running(sandbox, "alice", 1.0)
+        forked = wait_for(lambda: sorted(run_processes(sandbox).values())
+                          == [0, sandbox.uids.uid_for("alice")[0]], seconds=0.8)
+    finished(thread, results)
+    assert forked, run_processes(sandbox)
+
+
+def test_two_owners_runs_at_once_leave_a_process_waiting_beside_them(sandbox):
+    warm(sandbox)
+    alice = running(sandbox, "alice", 1.5)
+    bob = running(sandbox, "bob", 0.8)          # asked for while alice's run is under way
+    uids = sorted([0, sandbox.uids.uid_for("alice")[0], sandbox.uids.uid_for("bob")[0]])
+    forked = wait_for(lambda: sorted(run_processes(sandbox).values()) == uids, seconds=0.7)
+    finished(*bob)
+    finished(*alice)
+    assert forked, run_processes(sandbox)

@@ -13,9 +13,12 @@ that was going when the process was forked (launcher.fork_ahead).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+
+import pytest
 
 from tests.sandbox.helpers import echo_api
 from zoobar.sandbox import Limits, Sandbox, launcher
@@ -66,10 +69,13 @@ def test_the_tmpfs_is_empty_the_owners_and_sized_for_the_run(tmp_path):
         assert seen["inodes"] == 123 + 1 + STDLIB.count("/")
 
 
-def test_a_waiting_process_forked_during_one_owners_run_shows_the_next_owner_nothing_of_it(
-        sandbox):
-    with sandbox._in_flight.inside():       # another run under way: the next process is forked
-        assert sandbox.run("alice", WRITE, echo_api("alice")).status == "ok"   # during this one
+@pytest.mark.parametrize("forked", ["after its verdict", "during it"])
+def test_a_waiting_process_forked_after_or_during_one_owners_run_shows_the_next_owner_nothing(
+        sandbox, forked):
+    with contextlib.ExitStack() as stack:
+        if forked == "during it":               # another run under way: forked at once
+            stack.enter_context(sandbox._in_flight.inside())
+        assert sandbox.run("alice", WRITE, echo_api("alice")).status == "ok"
     bob = look(sandbox, "bob")
     assert bob["names"] == skeleton()
     assert bob["uid"] == sandbox.uids.uid_for("bob")[0]

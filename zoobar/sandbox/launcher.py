@@ -61,7 +61,7 @@ AT_FDCWD, AT_RECURSIVE = -100, 0x8000
 OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC, MOVE_MOUNT_F_EMPTY_PATH = 1, os.O_CLOEXEC, 4
 FSPICK_CLOEXEC, FSPICK_EMPTY_PATH = 1, 8
 FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING, FSCONFIG_CMD_RECONFIGURE = 0, 1, 7
-PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 22, 38
+PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 22, 36, 38
 SECCOMP_MODE_FILTER = 2
 
 API_FD = 3          # where the profile finds its API channel
@@ -110,6 +110,8 @@ FILTER = None
 # The latest run's limits (its description's): the next waiting process makes
 # its tmpfs with them (make_jail_tree).
 LIMITS = None
+# The process runs are forked from (Template), made by the zygote at its start.
+TEMPLATE = None
 
 
 def _check(result, what):
@@ -835,7 +837,7 @@ print(json.dumps({"n": [1, 2.5, None], "s": me}), file=out)
 def rehearse():
     """Run REHEARSAL against an API over a socketpair whose one reply is
     already written, printing into a buffer; everything it made is dropped
-    (`tests/sandbox/test_jail_ahead.py`). In a lone run's process this cut
+    (`tests/sandbox/test_jail_waiting.py`). In a lone run's process this cut
     `Sandbox.run()` by 0.5-0.8 ms for 0.15-0.45 ms more CPU (the waiting
     process's own, off the run's path; docs/performance.md)."""
     import io
@@ -854,9 +856,9 @@ def rehearse():
 
 
 def ready_child(sock, zygote_pid):
-    """A run's process, forked by the zygote before the run is asked for (so
-    that the fork and the namespaces are off the run's critical path), used
-    for one run only. Never returns.
+    """A run's process, forked from the template before the run is asked for
+    (so that the fork and the namespaces are off the run's critical path), a
+    child of the zygote, used for one run only. Never returns.
 
     Waits on `sock` for the run: its description (a memfd of JSON), output
     pipe and API channel. Then, as root: prepare_jail, and one message back
@@ -865,9 +867,7 @@ def ready_child(sock, zygote_pid):
     process is gone). Then run_profile: confined, the owner's code."""
     try:
         close_all_but((sock.fileno(),))
-        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-        if os.getppid() != zygote_pid:
-            os._exit(0)
+        adopted_by(zygote_pid)
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
@@ -921,20 +921,152 @@ def ready_child(sock, zygote_pid):
     run_profile(cfg, filt)
 
 
-class Ready:
-    """The next run's process, forked and waiting (ready_child)."""
+def adopted_by(zygote_pid, seconds=5.0):
+    """In a process the template forked through a process of its own that
+    exits at once: wait until the zygote (a subreaper) is the parent, then die
+    with it (PR_SET_PDEATHSIG). Exits if the zygote is gone."""
+    first, deadline = os.getppid(), time.monotonic() + seconds
+    while os.getppid() == first != zygote_pid and time.monotonic() < deadline:
+        time.sleep(0.0001)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    if os.getppid() != zygote_pid:
+        os._exit(0)
+
+
+class TemplateGone(OSError):
+    """The template cannot fork any more: the zygote stops taking runs."""
+
+
+class Template:
+    """The process every run's process is forked from (template_loop).
+
+    The profile can read all of its process's memory: its objects (the frames
+    it was called from, ``gc.get_objects()``) and, with ctypes, raw memory,
+    freed blocks included. The zygote's memory holds what it has handled of
+    every run: descriptions (code, the visitor's name), the saved files it
+    compared, notes. So runs are not forked from it but from this process,
+    forked by the zygote once, at its start, before any run: it never gets
+    anything of a run, only the tmpfs's size of the next one, and answers
+    with a process, forked through a process of its own that exits at once,
+    so that the zygote (PR_SET_CHILD_SUBREAPER) becomes its parent: the one
+    that watches and reaps it (tests/sandbox/test_jail_residue.py)."""
 
     def __init__(self):
+        _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         zygote_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
             mine.close()
-            ready_child(theirs, zygote_pid)
+            template_loop(theirs, zygote_pid)
         theirs.close()
         self.pid, self.sock = pid, mine
+        self.pending = False            # a process asked for, its answer not taken
+
+    def ask(self, limits):
+        """Ask for a new waiting process (ready_child), sized for `limits`; its
+        answer comes on `sock` (answer). Forking takes the template about 3 ms
+        (two forks), which the zygote spends on its other runs meanwhile."""
+        sizes = {k: limits[k] for k in ("disk", "inodes")} if limits else None
         try:
-            self.pidfd = os.pidfd_open(pid)
+            self.sock.send(json.dumps(sizes).encode())
+        except OSError as e:
+            raise TemplateGone(e.errno, f"the template is gone: {e}") from None
+        self.pending = True
+
+    def answer(self, wait=True):
+        """The process asked for: (its pid, its socket), or None if not `wait`
+        and it is not there yet."""
+        self.sock.setblocking(wait)     # (socket.recv_fds drops its flags in 3.11)
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.sock, 64, 1)
+        except BlockingIOError:
+            return None
+        except OSError as e:
+            raise TemplateGone(e.errno, f"the template is gone: {e}") from None
+        finally:
+            self.sock.setblocking(True)
+        self.pending = False
+        if not msg:
+            raise TemplateGone(errno.EPIPE, "the template is gone")
+        try:
+            pid = int(msg)
+        except ValueError:
+            pid = -1
+        if pid <= 0 or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise OSError(errno.EAGAIN, "the template could not fork")
+        return pid, socket.socket(fileno=fds[0])
+
+    def close(self):
+        self.sock.close()               # the template exits when it sees this
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def template_loop(sock, zygote_pid):
+    """The template (see Template): per message (the next run's tmpfs size,
+    JSON), one waiting process, forked through an intermediate process that
+    exits at once; answers with its pid and the zygote's end of its socket.
+    Ends with the zygote. Never returns."""
+    global LIMITS
+    close_all_but((sock.fileno(),))
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    if os.getppid() != zygote_pid:
+        os._exit(0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # the intermediates reap themselves
+    while True:
+        try:
+            msg = sock.recv(4096)
+        except OSError:
+            msg = b""
+        if not msg:
+            os._exit(0)                         # the zygote is gone
+        try:
+            sizes = json.loads(msg)
+            if sizes is not None:
+                tmpfs_options(sizes)            # well-formed
+            LIMITS = sizes
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:                            # the intermediate: never back in this loop
+                    sock.close()
+                    mine.close()
+                    os.close(r)
+                    child = os.fork()
+                    if child == 0:
+                        os.close(w)
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        ready_child(theirs, zygote_pid)
+                    os.write(w, str(child).encode())
+                finally:
+                    os._exit(0)
+            theirs.close()
+            os.close(w)
+            answer = os.read(r, 32) or b"-1"    # before the intermediate's exit: not waited for
+            os.close(r)
+            socket.send_fds(sock, [answer], [mine.fileno()])
+            mine.close()
+        except (OSError, ValueError, KeyError, TypeError):
+            try:
+                sock.send(b"-1")
+            except OSError:
+                os._exit(0)
+
+
+class Ready:
+    """The next run's process, forked and waiting (ready_child): the template's
+    answer (Template.answer)."""
+
+    def __init__(self, pid, sock):
+        self.pid, self.sock = pid, sock
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
         except OSError:
             self.discard()
             raise
@@ -943,7 +1075,10 @@ class Ready:
         """End it unused (it exits when its socket closes)."""
         self.sock.close()
         os.kill(self.pid, signal.SIGKILL)       # our unreaped child: the pid is still its
-        os.waitpid(self.pid, 0)
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass                                # died before the zygote adopted it
         if getattr(self, "pidfd", None) is not None:
             os.close(self.pidfd)
 
@@ -1142,7 +1277,7 @@ def zygote(control_fd):
     starting one per run saves most of a run's CPU time, and one process per
     run instead of two (a supervisor and the profile) saves half of what is
     left: a fork's page-table copy, its copy-on-write faults and its exit."""
-    global FILTER
+    global FILTER, TEMPLATE
     # Standard modules profiles commonly import (the example profiles use html,
     # json and time; a failing one, traceback), loaded once here so that every
     # run inherits them instead of reading and compiling them again
@@ -1156,17 +1291,21 @@ def zygote(control_fd):
         FILTER = f"{type(e).__name__}: {e}"
     if JAIL:
         jail_import_path()
+    TEMPLATE = Template()                       # before anything of a run is here
     control = socket.socket(fileno=control_fd)
     poller = select.poll()
     poller.register(control, select.POLLIN)
-    runs, savers = {}, {}           # fd -> Run (by its pidfd and its report), pidfd -> pid
-    ready = None
+    poller.register(TEMPLATE.sock, select.POLLIN)
+    # fd -> Run (by its pidfd and its report); a saver's pidfd -> (pid, its run's ahead)
+    runs, savers = {}, {}
+    ready, queue = None, []         # queue: requests waiting for the template's answer
     while control is not None or runs or savers:
-        if ready is None and control is not None and fork_ahead(runs):
+        if (ready is None and not TEMPLATE.pending and control is not None
+                and fork_ahead(runs, savers)):
             try:
-                ready = Ready()                 # the next run's (fork_ahead: when)
+                TEMPLATE.ask(LIMITS)            # the next run's (fork_ahead: when)
             except OSError:
-                ready = None                    # no fork now: the next request tries again
+                pass                            # no fork now: the next request tries again
         now = time.monotonic()
         waits = [r.deadline - now for r in runs.values() if not r.timed_out]
         events = poller.poll(max(0, int(min(waits) * 1000) + 1) if waits else None)
@@ -1176,7 +1315,7 @@ def zygote(control_fd):
         new_runs, new_savers = {}, {}
         for fd, _ in events:
             if control is not None and fd == control.fileno():
-                run, ready = serve_request(control, ready, runs, poller)
+                run, ready = serve_request(control, ready, runs, poller, queue)
                 if run is False:
                     poller.unregister(control)
                     control.close()
@@ -1184,11 +1323,19 @@ def zygote(control_fd):
                     if ready is not None:
                         ready.discard()
                         ready = None
+                    for fds, _, _ in queue:
+                        for queued_fd in fds:
+                            os.close(queued_fd)
+                    queue.clear()
                 elif run is not None:
+                    new_runs[run.pidfd] = new_runs[run.report_fd] = run
+            elif fd == TEMPLATE.sock.fileno():
+                ready, run = take_answer(ready, control, poller, queue)
+                if run is not None:
                     new_runs[run.pidfd] = new_runs[run.report_fd] = run
             elif fd in savers:
                 poller.unregister(fd)
-                os.waitpid(savers.pop(fd), 0)
+                os.waitpid(savers.pop(fd)[0], 0)
                 os.close(fd)
             elif fd in runs:
                 run = runs.pop(fd)
@@ -1201,7 +1348,7 @@ def zygote(control_fd):
                     poller.unregister(run.report_fd)
                 saver = run.finish()
                 if saver is not None:
-                    new_savers[saver[0]] = saver[1]
+                    new_savers[saver[0]] = (saver[1], run.ahead)
         for table, new in ((runs, new_runs), (savers, new_savers)):
             for fd in new:
                 poller.register(fd, select.POLLIN)
@@ -1211,6 +1358,37 @@ def zygote(control_fd):
             if not run.timed_out and now >= run.deadline:
                 os.kill(run.pid, signal.SIGKILL)    # our unreaped child: the pid is still its
                 run.timed_out = True
+    TEMPLATE.close()
+
+
+def take_answer(ready, control, poller, queue):
+    """The template's answer (the process asked for): for the request queued
+    first, else the next run's if there is none yet and the service is there.
+    -> (the ready process, the Run begun or None)."""
+    try:
+        got = TEMPLATE.answer(wait=False)
+    except OSError as e:
+        if isinstance(e, TemplateGone):
+            poller.unregister(TEMPLATE.sock)    # requests then fail, and the service
+        while queue:                            # starts another zygote
+            fds, _, _ = queue.pop(0)
+            refuse(control, fds)
+        return ready, None
+    if got is None:
+        return ready, None
+    if queue:
+        fds, received, tries = queue.pop(0)
+        run = begin_run(control, fds, received, Ready(*got), queue, tries)
+        if queue and not TEMPLATE.pending:      # the next queued request's process
+            try:
+                TEMPLATE.ask(LIMITS)
+            except OSError:
+                pass
+        return ready, run
+    if ready is None and control is not None:
+        return Ready(*got), None
+    Ready(*got).discard()
+    return ready, None
 
 
 def jail_import_path():
@@ -1222,24 +1400,25 @@ def jail_import_path():
     sys.path_importer_cache.clear()
 
 
-def fork_ahead(runs):
-    """Whether to fork the next run's process now. Not while a lone run is
-    going (set up or running, its verdict not given) and the service has no
-    other run under way (Run.ahead): its process would share the cores with
-    the fork and the new process's namespaces and mounts (about 1 ms of a
-    lone run of 4 ms); the next one is forked once its verdict is out. When
-    runs come in parallel (more going, or more under way in the service),
-    fork at once, or the next request would wait for its fork."""
-    going = [run for run in set(runs.values()) if not run.concluded]
-    return len(going) != 1 or going[0].ahead
+def fork_ahead(runs, savers):
+    """Whether to fork the next run's process now: when no run is going (set
+    up, running, or its files being saved: its verdict not given), or when
+    one that is going came while the service had other runs under way
+    (Run.ahead: the next request may come at any moment, and would wait for
+    its fork). Not otherwise: a lone run's process would share the cores with
+    the fork and the new process's namespaces and mounts (about 1 ms of a lone
+    run of 4 ms); the next one is forked once its verdict is out."""
+    going = [run.ahead for run in set(runs.values()) if not run.concluded]
+    going += [ahead for _, ahead in savers.values()]
+    return not going or any(going)
 
 
-def serve_request(control, ready, runs, poller):
+def serve_request(control, ready, runs, poller, queue):
     """One request from the service: a run, run by the ready process (or, if
-    there is none or it has died, one forked now), or ``done TOKEN STATUS``
-    for one of `runs` (Run.conclude; no reply). -> (its Run, or None if
-    refused or not a run, or False when the service has hung up; the ready
-    process left)."""
+    there is none, queued in `queue` for the one asked of the template: see
+    take_answer), or ``done TOKEN STATUS`` for one of `runs` (Run.conclude;
+    no reply). -> (its Run, or None if refused, queued or not a run, or False
+    when the service has hung up; the ready process left)."""
     try:
         msg, fds, _, _ = socket.recv_fds(control, 64, 5)
     except OSError:
@@ -1252,30 +1431,58 @@ def serve_request(control, ready, runs, poller):
             os.close(fd)
         conclude_run(runs, poller, msg)
         return None, ready
-    run = None
-    if len(fds) == 5:
-        for _ in range(2):
-            try:
-                if ready is None:
-                    ready = Ready()
-                run = start_run(fds, ready)
-                ready = None                    # it is this run's now
-                break
-            except (OSError, ValueError, KeyError, TypeError):
-                if ready is not None:           # died, or a bad description: not reused
-                    ready.discard()
-                    ready = None
-    if run is None:
-        for fd in fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        control.send(b"-1")
+    if len(fds) != 5:
+        refuse(control, fds)
         return None, ready
+    if ready is None:
+        wait_for_process(control, fds, received, queue)
+        return None, ready
+    return begin_run(control, fds, received, ready, queue), None
+
+
+def wait_for_process(control, fds, received, queue, tries=2):
+    """Queue a request until the template's answer (asked for now if it was
+    not yet); meanwhile the zygote goes on with its runs."""
+    try:
+        if not TEMPLATE.pending:
+            TEMPLATE.ask(LIMITS)
+    except OSError:
+        refuse(control, fds)
+        return
+    queue.append((fds, received, tries))
+
+
+def begin_run(control, fds, received, ready, queue, tries=2):
+    """Hand the request to `ready` and answer the service. -> its Run, or None
+    (refused; or queued again if the ready process had died)."""
+    try:
+        run = start_run(fds, ready)
+    except OSError:                             # the process died: another one
+        ready.discard()
+        if tries > 1:
+            wait_for_process(control, fds, received, queue, tries - 1)
+        else:
+            refuse(control, fds)
+        return None
+    except (ValueError, KeyError, TypeError):   # a bad description: not reused either
+        ready.discard()
+        refuse(control, fds)
+        return None
     run.phases.update(zygote_request=received, zygote_reply=time.monotonic())
     socket.send_fds(control, [str(run.pid).encode()], [run.pidfd])
-    return run, ready
+    return run
+
+
+def refuse(control, fds):
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        control.send(b"-1")
+    except OSError:
+        pass
 
 
 def conclude_run(runs, poller, msg):
