@@ -110,8 +110,11 @@ FILTER = None
 # The latest run's limits (its description's): the next waiting process makes
 # its tmpfs with them (make_jail_tree).
 LIMITS = None
-# The process runs are forked from (Template), made by the zygote at its start.
+# The process runs are forked from (Template), made by the zygote at its start,
+# and the processes it has forked that have not said their pid yet (hatched),
+# by their socket's descriptor.
 TEMPLATE = None
+HATCHING = {}
 
 
 def _check(result, what):
@@ -868,6 +871,7 @@ def ready_child(sock, zygote_pid):
     try:
         close_all_but((sock.fileno(),))
         adopted_by(zygote_pid)
+        sock.send(str(os.getpid()).encode())    # the zygote's now (Hatching)
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
@@ -975,8 +979,8 @@ class Template:
         self.pending = True
 
     def answer(self, wait=True):
-        """The process asked for: (its pid, its socket), or None if not `wait`
-        and it is not there yet."""
+        """The process asked for: the zygote's end of its socket (see
+        Hatching), or None if not `wait` and it is not there yet."""
         self.sock.setblocking(wait)     # (socket.recv_fds drops its flags in 3.11)
         try:
             msg, fds, _, _ = socket.recv_fds(self.sock, 64, 1)
@@ -989,15 +993,11 @@ class Template:
         self.pending = False
         if not msg:
             raise TemplateGone(errno.EPIPE, "the template is gone")
-        try:
-            pid = int(msg)
-        except ValueError:
-            pid = -1
-        if pid <= 0 or len(fds) != 1:
+        if msg != b"forked" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             raise OSError(errno.EAGAIN, "the template could not fork")
-        return pid, socket.socket(fileno=fds[0])
+        return socket.socket(fileno=fds[0])
 
     def close(self):
         self.sock.close()               # the template exits when it sees this
@@ -1010,7 +1010,8 @@ class Template:
 def template_loop(sock, zygote_pid):
     """The template (see Template): per message (the next run's tmpfs size,
     JSON), one waiting process, forked through an intermediate process that
-    exits at once; answers with its pid and the zygote's end of its socket.
+    exits at once; answers at once with the zygote's end of its socket (the
+    process says its pid there once the zygote is its parent: Hatching).
     Ends with the zygote. Never returns."""
     global LIMITS
     close_all_but((sock.fileno(),))
@@ -1031,26 +1032,18 @@ def template_loop(sock, zygote_pid):
                 tmpfs_options(sizes)            # well-formed
             LIMITS = sizes
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            r, w = os.pipe()
             pid = os.fork()
             if pid == 0:
                 try:                            # the intermediate: never back in this loop
                     sock.close()
                     mine.close()
-                    os.close(r)
-                    child = os.fork()
-                    if child == 0:
-                        os.close(w)
+                    if os.fork() == 0:
                         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                         ready_child(theirs, zygote_pid)
-                    os.write(w, str(child).encode())
                 finally:
                     os._exit(0)
             theirs.close()
-            os.close(w)
-            answer = os.read(r, 32) or b"-1"    # before the intermediate's exit: not waited for
-            os.close(r)
-            socket.send_fds(sock, [answer], [mine.fileno()])
+            socket.send_fds(sock, [b"forked"], [mine.fileno()])
             mine.close()
         except (OSError, ValueError, KeyError, TypeError):
             try:
@@ -1298,9 +1291,9 @@ def zygote(control_fd):
     poller.register(TEMPLATE.sock, select.POLLIN)
     # fd -> Run (by its pidfd and its report); a saver's pidfd -> (pid, its run's ahead)
     runs, savers = {}, {}
-    ready, queue = None, []         # queue: requests waiting for the template's answer
+    ready, queue = None, []         # queue: requests waiting for a process from the template
     while control is not None or runs or savers:
-        if (ready is None and not TEMPLATE.pending and control is not None
+        if (ready is None and not TEMPLATE.pending and not HATCHING and control is not None
                 and fork_ahead(runs, savers)):
             try:
                 TEMPLATE.ask(LIMITS)            # the next run's (fork_ahead: when)
@@ -1330,7 +1323,9 @@ def zygote(control_fd):
                 elif run is not None:
                     new_runs[run.pidfd] = new_runs[run.report_fd] = run
             elif fd == TEMPLATE.sock.fileno():
-                ready, run = take_answer(ready, control, poller, queue)
+                take_answer(control, poller, queue)
+            elif fd in HATCHING:
+                ready, run = hatched(HATCHING.pop(fd), ready, control, poller, queue)
                 if run is not None:
                     new_runs[run.pidfd] = new_runs[run.report_fd] = run
             elif fd in savers:
@@ -1361,33 +1356,55 @@ def zygote(control_fd):
     TEMPLATE.close()
 
 
-def take_answer(ready, control, poller, queue):
-    """The template's answer (the process asked for): for the request queued
-    first, else the next run's if there is none yet and the service is there.
-    -> (the ready process, the Run begun or None)."""
+def take_answer(control, poller, queue):
+    """The template's answer (the process asked for): watched in `hatching`
+    until it says its pid (hatched)."""
     try:
-        got = TEMPLATE.answer(wait=False)
+        sock = TEMPLATE.answer(wait=False)
     except OSError as e:
         if isinstance(e, TemplateGone):
             poller.unregister(TEMPLATE.sock)    # requests then fail, and the service
         while queue:                            # starts another zygote
             fds, _, _ = queue.pop(0)
             refuse(control, fds)
+        return
+    if sock is not None:
+        HATCHING[sock.fileno()] = sock
+        poller.register(sock, select.POLLIN)
+
+
+def hatched(sock, ready, control, poller, queue):
+    """A process from the template says its pid (the zygote is its parent
+    now): the request queued first gets it, else it is the next run's if
+    there is none yet and the service is there. -> (the ready process, the
+    Run begun or None)."""
+    poller.unregister(sock)
+    try:
+        pid = int(sock.recv(64) or b"-1")
+    except (OSError, ValueError):
+        pid = -1
+    if pid <= 0:                                # it died: another one for the queue
+        sock.close()
+        try:
+            supply(queue)
+        except OSError:
+            pass
         return ready, None
-    if got is None:
+    try:
+        got = Ready(pid, sock)
+    except OSError:
         return ready, None
     if queue:
         fds, received, tries = queue.pop(0)
-        run = begin_run(control, fds, received, Ready(*got), queue, tries)
-        if queue and not TEMPLATE.pending:      # the next queued request's process
-            try:
-                TEMPLATE.ask(LIMITS)
-            except OSError:
-                pass
+        run = begin_run(control, fds, received, got, queue, tries)
+        try:
+            supply(queue)                       # the next queued request's process
+        except OSError:
+            pass
         return ready, run
     if ready is None and control is not None:
-        return Ready(*got), None
-    Ready(*got).discard()
+        return got, None
+    got.discard()
     return ready, None
 
 
@@ -1443,13 +1460,18 @@ def serve_request(control, ready, runs, poller, queue):
 def wait_for_process(control, fds, received, queue, tries=2):
     """Queue a request until the template's answer (asked for now if it was
     not yet); meanwhile the zygote goes on with its runs."""
-    try:
-        if not TEMPLATE.pending:
-            TEMPLATE.ask(LIMITS)
-    except OSError:
-        refuse(control, fds)
-        return
     queue.append((fds, received, tries))
+    try:
+        supply(queue)
+    except OSError:
+        queue.pop()
+        refuse(control, fds)
+
+
+def supply(queue):
+    """Ask the template for a process if fewer are on their way than requests wait."""
+    if not TEMPLATE.pending and len(HATCHING) + 1 <= len(queue):
+        TEMPLATE.ask(LIMITS)
 
 
 def begin_run(control, fds, received, ready, queue, tries=2):
