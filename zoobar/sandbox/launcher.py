@@ -6,15 +6,18 @@ run and watches it (see ``zygote``). It imports nothing but the standard
 library and Debian's ``seccomp`` binding, because it must not depend on the
 application's code or on its threads.
 
-Per run, one process (``run_child``), forked ahead of its run (at once when
-runs come in parallel, after the verdict of a lone run: ``fork_ahead``), in two
-stages:
+Per run, one process (``ready_child``), forked ahead of its run (at once when
+runs come in parallel, after the verdict of a lone run: ``fork_ahead``) from the
+**template**, a process the zygote forks at its start that never holds
+anything of a run (``Template``: the profile can read all of its process's
+memory), in two stages:
 
 * as root, its own session, while it waits for a run (``ready_child``): new
   mount, IPC and network namespaces for itself, and the run's size-limited
   tmpfs with the standard library bound read-only at its usual path inside
-  it, as a detached mount tree (``make_jail_tree``); nothing of it depends
-  on the owner. When the run comes (``prepare_jail``): that tree moved over
+  it, as a detached mount tree (``make_jail_tree``), then a rehearsal of a
+  profile's usual steps (``rehearse``); nothing of it depends on the owner.
+  When the run comes (``prepare_jail``): that tree moved over
   the owner's directory (inside the private mount namespace only) and made
   the owner's, the owner's persistent files copied in (``load_files``), and
   a descriptor of the tmpfs handed to the zygote;
@@ -848,6 +851,7 @@ def rehearse():
     client = None
     try:
         theirs.sendall(b'{"ok":{"zoobars":10}}\n')
+        theirs.shutdown(socket.SHUT_WR)         # one answer only: a second call fails at once
         client = Api(mine.detach(), {"get_self": "owner"}, 10)
         code = compile(REHEARSAL, "rehearsal", "exec")
         exec(code, {"__name__": "__main__", "api": client, "out": io.StringIO()})  # noqa: S102
@@ -870,8 +874,8 @@ def ready_child(sock, zygote_pid):
     process is gone). Then run_profile: confined, the owner's code."""
     try:
         close_all_but((sock.fileno(),))
+        sock.send(str(os.getpid()).encode())    # the zygote's soon (hatched)
         adopted_by(zygote_pid)
-        sock.send(str(os.getpid()).encode())    # the zygote's now (Hatching)
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
@@ -883,9 +887,10 @@ def ready_child(sock, zygote_pid):
     except BaseException as e:  # noqa: BLE001 - said to the run, if one comes
         failed = e
     # A warm-up while nothing else is to be done: not when the run is already there.
-    if failed is None and JAIL and PAYLOAD is None and not select.select([sock], [], [], 0)[0]:
+    if failed is None and JAIL and PAYLOAD is None:
         try:
-            rehearse()
+            if not select.select([sock], [], [], 0)[0]:
+                rehearse()
         except Exception:  # noqa: BLE001, S110 - a warm-up only: the run goes on without it
             pass
     try:
@@ -935,6 +940,20 @@ def adopted_by(zygote_pid, seconds=5.0):
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
     if os.getppid() != zygote_pid:
         os._exit(0)
+
+
+def reap(pid, seconds=5.0):
+    """Wait for a run's process: -> its wait status. A process that died
+    before the zygote adopted it (adopted_by) is the zygote's to reap once the
+    template's intermediate process has exited, a moment later."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except ChildProcessError:
+            if time.monotonic() > deadline:
+                return 0xFF00                   # exit status 255: unknown
+            time.sleep(0.001)
 
 
 class TemplateGone(OSError):
@@ -1068,10 +1087,7 @@ class Ready:
         """End it unused (it exits when its socket closes)."""
         self.sock.close()
         os.kill(self.pid, signal.SIGKILL)       # our unreaped child: the pid is still its
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass                                # died before the zygote adopted it
+        reap(self.pid)
         if getattr(self, "pidfd", None) is not None:
             os.close(self.pidfd)
 
@@ -1169,7 +1185,7 @@ class Run:
         """The child has ended: its verdict, and its files saved if they changed
         (by a saver process, which then holds the lock and the descriptors).
         -> (pidfd, pid) of the saver, or None."""
-        _, wstatus = os.waitpid(self.pid, 0)
+        wstatus = reap(self.pid)
         os.close(self.pidfd)
         self.pidfd = None
         if self.concluded:                      # verdict given, nothing to save
