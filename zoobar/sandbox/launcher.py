@@ -54,6 +54,7 @@ import sysconfig
 import time
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
+CLONE_PARENT, SYS_CLONE3 = 0x00008000, 435
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
@@ -64,7 +65,7 @@ AT_FDCWD, AT_RECURSIVE = -100, 0x8000
 OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC, MOVE_MOUNT_F_EMPTY_PATH = 1, os.O_CLOEXEC, 4
 FSPICK_CLOEXEC, FSPICK_EMPTY_PATH = 1, 8
 FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING, FSCONFIG_CMD_RECONFIGURE = 0, 1, 7
-PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 22, 36, 38
+PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 22, 38
 SECCOMP_MODE_FILTER = 2
 
 API_FD = 3          # where the profile finds its API channel
@@ -102,6 +103,10 @@ DENIED_SYSCALLS = [
 ]
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# The same functions called with the GIL held, as os.fork calls fork(2) and
+# Python's fork hooks (fork_for_parent).
+_pyapi = ctypes.PyDLL(None, use_errno=True)
+_pyapi.syscall.restype = ctypes.c_long
 
 # What a run executes instead of the profile's Python (``--payload FILE ARG``,
 # loaded by the zygote: the wasm backends' zoobar/sandbox/wasm/payload.py), and
@@ -457,9 +462,8 @@ def confine(cfg, filt):
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-    if os.getppid() != cfg["zygote"]:
-        raise RuntimeError("the launcher is gone")     # it died before pdeathsig was set
+    if not dies_with(cfg["zygote"]):
+        raise RuntimeError("the launcher is gone")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     sys.argv = ["profile"]
     if filt is not None:
@@ -863,9 +867,9 @@ def rehearse():
 
 
 def ready_child(sock, zygote_pid):
-    """A run's process, forked from the template before the run is asked for
-    (so that the fork and the namespaces are off the run's critical path), a
-    child of the zygote, used for one run only. Never returns.
+    """A run's process, forked by the template before the run is asked for
+    (so that the fork and the namespaces are off the run's critical path) as
+    the zygote's child (fork_for_parent), used for one run only. Never returns.
 
     Waits on `sock` for the run: its description (a memfd of JSON), output
     pipe and API channel. Then, as root: prepare_jail, and one message back
@@ -874,8 +878,9 @@ def ready_child(sock, zygote_pid):
     process is gone). Then run_profile: confined, the owner's code."""
     try:
         close_all_but((sock.fileno(),))
-        sock.send(str(os.getpid()).encode())    # the zygote's soon (hatched)
-        adopted_by(zygote_pid)
+        sock.send(str(os.getpid()).encode())    # to the zygote, its parent (hatched)
+        if not dies_with(zygote_pid):
+            os._exit(0)
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
@@ -930,30 +935,50 @@ def ready_child(sock, zygote_pid):
     run_profile(cfg, filt)
 
 
-def adopted_by(zygote_pid, seconds=5.0):
-    """In a process the template forked through a process of its own that
-    exits at once: wait until the zygote (a subreaper) is the parent, then die
-    with it (PR_SET_PDEATHSIG). Exits if the zygote is gone."""
-    first, deadline = os.getppid(), time.monotonic() + seconds
-    while os.getppid() == first != zygote_pid and time.monotonic() < deadline:
-        time.sleep(0.0001)
+def dies_with(parent):
+    """Be killed when `parent`, this process's parent, exits
+    (PR_SET_PDEATHSIG): -> whether it is still there, that is, did not exit
+    before that was set."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-    if os.getppid() != zygote_pid:
-        os._exit(0)
+    return os.getppid() == parent
 
 
-def reap(pid, seconds=5.0):
-    """Wait for a run's process: -> its wait status. A process that died
-    before the zygote adopted it (adopted_by) is the zygote's to reap once the
-    template's intermediate process has exited, a moment later."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except ChildProcessError:
-            if time.monotonic() > deadline:
-                return 0xFF00                   # exit status 255: unknown
-            time.sleep(0.001)
+class CloneArgs(ctypes.Structure):
+    """struct clone_args (linux/sched.h), as of its first version."""
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls")]
+
+
+def fork_for_parent():
+    """os.fork(), except that the new process is the child of this process's
+    parent, not of this process (clone3 with CLONE_PARENT; its exit signal is
+    then the caller's own, SIGCHLD). Python's fork hooks run as for os.fork
+    (PyOS_BeforeFork and the AfterFork ones: locks, threads, the
+    os.register_at_fork callbacks such as random's reseeding), and the child
+    goes on with a copy of the caller's stack, as after fork(2).
+    -> 0 in the child, its pid in the caller. The caller must have one thread.
+
+    The template forks run processes with it: one fork, where an
+    intermediate process that exits (so that the zygote adopts the run's
+    process) cost the zygote's machine twice the CPU and the run's process
+    3-4 ms more before it was ready (docs/performance.md)."""
+    args = CloneArgs(flags=CLONE_PARENT)
+    _pyapi.PyOS_BeforeFork()
+    pid = _pyapi.syscall(ctypes.c_long(SYS_CLONE3), ctypes.byref(args),
+                         ctypes.c_size_t(ctypes.sizeof(args)))
+    if pid == 0:
+        _pyapi.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    _pyapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone3(CLONE_PARENT): {os.strerror(err)}")
+    return pid
+
+
+def reap(pid):
+    """Wait for a run's process (the zygote's child): -> its wait status."""
+    return os.waitpid(pid, 0)[1]
 
 
 class TemplateGone(OSError):
@@ -970,12 +995,10 @@ class Template:
     compared, notes. So runs are not forked from it but from this process,
     forked by the zygote once, at its start, before any run: it never gets
     anything of a run, only the tmpfs's size of the next one, and answers
-    with a process, forked through a process of its own that exits at once,
-    so that the zygote (PR_SET_CHILD_SUBREAPER) becomes its parent: the one
-    that watches and reaps it (tests/sandbox/test_jail_residue.py)."""
+    with a process forked as the zygote's child (fork_for_parent), so that
+    the zygote watches and reaps it (tests/sandbox/test_jail_residue.py)."""
 
     def __init__(self):
-        _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         zygote_pid = os.getpid()
         pid = os.fork()
@@ -988,8 +1011,8 @@ class Template:
 
     def ask(self, limits):
         """Ask for a new waiting process (ready_child), sized for `limits`; its
-        answer comes on `sock` (answer). Forking takes the template about 3 ms
-        (two forks), which the zygote spends on its other runs meanwhile."""
+        answer comes on `sock` (answer). The template's fork takes 1-2 ms,
+        which the zygote spends on its other runs meanwhile."""
         sizes = {k: limits[k] for k in ("disk", "inodes")} if limits else None
         try:
             self.sock.send(json.dumps(sizes).encode())
@@ -1028,16 +1051,14 @@ class Template:
 
 def template_loop(sock, zygote_pid):
     """The template (see Template): per message (the next run's tmpfs size,
-    JSON), one waiting process, forked through an intermediate process that
-    exits at once; answers at once with the zygote's end of its socket (the
-    process says its pid there once the zygote is its parent: Hatching).
-    Ends with the zygote. Never returns."""
+    JSON), one waiting process, forked as the zygote's child
+    (fork_for_parent); answers at once with the zygote's end of its socket
+    (the process says its pid there: hatched). Ends with the zygote. Never
+    returns."""
     global LIMITS
     close_all_but((sock.fileno(),))
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-    if os.getppid() != zygote_pid:
+    if not dies_with(zygote_pid):
         os._exit(0)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # the intermediates reap themselves
     while True:
         try:
             msg = sock.recv(4096)
@@ -1051,16 +1072,13 @@ def template_loop(sock, zygote_pid):
                 tmpfs_options(sizes)            # well-formed
             LIMITS = sizes
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            pid = os.fork()
-            if pid == 0:
-                try:                            # the intermediate: never back in this loop
+            if fork_for_parent() == 0:
+                try:                            # never back in this loop
                     sock.close()
                     mine.close()
-                    if os.fork() == 0:
-                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                        ready_child(theirs, zygote_pid)
+                    ready_child(theirs, zygote_pid)
                 finally:
-                    os._exit(0)
+                    os._exit(70)
             theirs.close()
             socket.send_fds(sock, [b"forked"], [mine.fileno()])
             mine.close()
