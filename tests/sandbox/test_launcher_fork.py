@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import pytest
 
@@ -51,11 +52,15 @@ def template(out_fd: int, children: int) -> None:
         os._exit(0)
 
 
-def read_lines(fd: int) -> list[dict]:
+def read_all(fd: int) -> bytes:
     data = b""
     while chunk := os.read(fd, CHILD_REPORT):
         data += chunk
-    return [json.loads(line) for line in data.splitlines()]
+    return data
+
+
+def read_lines(fd: int) -> list[dict]:
+    return [json.loads(line) for line in read_all(fd).splitlines()]
 
 
 def test_the_templates_children_are_its_parents_and_each_a_fresh_interpreter():
@@ -86,3 +91,35 @@ def test_a_failed_clone_is_an_error_in_the_caller(monkeypatch):
     monkeypatch.setattr(launcher, "SYS_CLONE3", -1)    # no such system call: ENOSYS
     with pytest.raises(OSError, match="clone3"):
         launcher.fork_for_parent()
+
+
+def test_a_template_that_cannot_fork_refuses_and_says_why():
+    """template_loop in a child of this test (the zygote's part): with clone3
+    unavailable, each request gets the refusal and the log (stderr) the cause."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    err_read, err_write = os.pipe()
+    zygote_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            mine.close()
+            os.close(err_read)
+            os.dup2(err_write, 2)
+            launcher.SYS_CLONE3 = -1            # no such system call: ENOSYS
+            launcher.template_loop(theirs, zygote_pid)
+        finally:
+            os._exit(70)
+    theirs.close()
+    os.close(err_write)
+    try:
+        mine.settimeout(10)
+        for _ in range(2):                      # it goes on after a refusal
+            mine.send(b"null")
+            assert mine.recv(64) == b"-1"
+    finally:
+        mine.close()                            # the template ends with its zygote
+        status = os.waitpid(pid, 0)[1]
+        log = read_all(err_read).decode()
+        os.close(err_read)
+    assert status == 0, log
+    assert log.count("no process for the next run") == 2 and "clone3" in log, log

@@ -40,6 +40,7 @@ its ``/data``, plus a read-only ``/usr/lib/python3.X``; nothing else of the
 host exists for it.
 """
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -1082,7 +1083,12 @@ def template_loop(sock, zygote_pid):
             theirs.close()
             socket.send_fds(sock, [b"forked"], [mine.fileno()])
             mine.close()
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            # To the service's log (the zygote's stderr, inherited): the run is
+            # refused, and an operator must see why (a kernel without clone3, say).
+            why = f"sandbox launcher: no process for the next run: {type(e).__name__}: {e}\n"
+            with contextlib.suppress(OSError):  # no log: the refusal still goes
+                os.write(2, why.encode())
             try:
                 sock.send(b"-1")
             except OSError:
