@@ -119,11 +119,8 @@ FILTER = None
 # The latest run's limits (its description's): the next waiting process makes
 # its tmpfs with them (make_jail_tree).
 LIMITS = None
-# The process runs are forked from (Template), made by the zygote at its start,
-# and the processes it has forked that have not said their pid yet (hatched),
-# by their socket's descriptor.
+# The process runs are forked from (Template), made by the zygote at its start.
 TEMPLATE = None
-HATCHING = {}
 
 
 def _check(result, what):
@@ -879,7 +876,6 @@ def ready_child(sock, zygote_pid):
     process is gone). Then run_profile: confined, the owner's code."""
     try:
         close_all_but((sock.fileno(),))
-        sock.send(str(os.getpid()).encode())    # to the zygote, its parent (hatched)
         if not dies_with(zygote_pid):
             os._exit(0)
         os.setsid()
@@ -977,11 +973,6 @@ def fork_for_parent():
     return pid
 
 
-def reap(pid):
-    """Wait for a run's process (the zygote's child): -> its wait status."""
-    return os.waitpid(pid, 0)[1]
-
-
 class TemplateGone(OSError):
     """The template cannot fork any more: the zygote stops taking runs."""
 
@@ -1021,10 +1012,10 @@ class Template:
             raise TemplateGone(e.errno, f"the template is gone: {e}") from None
         self.pending = True
 
-    def answer(self, wait=True):
-        """The process asked for: the zygote's end of its socket (see
-        Hatching), or None if not `wait` and it is not there yet."""
-        self.sock.setblocking(wait)     # (socket.recv_fds drops its flags in 3.11)
+    def answer(self):
+        """The process asked for, a Ready (its pid and the zygote's end of its
+        socket), or None if the answer is not there yet."""
+        self.sock.setblocking(False)    # (socket.recv_fds drops its flags in 3.11)
         try:
             msg, fds, _, _ = socket.recv_fds(self.sock, 64, 1)
         except BlockingIOError:
@@ -1036,11 +1027,12 @@ class Template:
         self.pending = False
         if not msg:
             raise TemplateGone(errno.EPIPE, "the template is gone")
-        if msg != b"forked" or len(fds) != 1:
+        word, _, pid = msg.partition(b" ")
+        if word != b"forked" or not pid.isdigit() or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             raise OSError(errno.EAGAIN, "the template could not fork")
-        return socket.socket(fileno=fds[0])
+        return Ready(int(pid), socket.socket(fileno=fds[0]))
 
     def close(self):
         self.sock.close()               # the template exits when it sees this
@@ -1053,9 +1045,8 @@ class Template:
 def template_loop(sock, zygote_pid):
     """The template (see Template): per message (the next run's tmpfs size,
     JSON), one waiting process, forked as the zygote's child
-    (fork_for_parent); answers at once with the zygote's end of its socket
-    (the process says its pid there: hatched). Ends with the zygote. Never
-    returns."""
+    (fork_for_parent); answers at once with its pid and the zygote's end of
+    its socket. Ends with the zygote. Never returns."""
     global LIMITS
     close_all_but((sock.fileno(),))
     if not dies_with(zygote_pid):
@@ -1073,7 +1064,8 @@ def template_loop(sock, zygote_pid):
                 tmpfs_options(sizes)            # well-formed
             LIMITS = sizes
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            if fork_for_parent() == 0:
+            pid = fork_for_parent()
+            if pid == 0:
                 try:                            # never back in this loop
                     sock.close()
                     mine.close()
@@ -1081,7 +1073,7 @@ def template_loop(sock, zygote_pid):
                 finally:
                     os._exit(70)
             theirs.close()
-            socket.send_fds(sock, [b"forked"], [mine.fileno()])
+            socket.send_fds(sock, [b"forked %d" % pid], [mine.fileno()])
             mine.close()
         except (OSError, ValueError, KeyError, TypeError) as e:
             # To the service's log (the zygote's stderr, inherited): the run is
@@ -1111,7 +1103,7 @@ class Ready:
         """End it unused (it exits when its socket closes)."""
         self.sock.close()
         os.kill(self.pid, signal.SIGKILL)       # our unreaped child: the pid is still its
-        reap(self.pid)
+        os.waitpid(self.pid, 0)
         if getattr(self, "pidfd", None) is not None:
             os.close(self.pidfd)
 
@@ -1209,7 +1201,7 @@ class Run:
         """The child has ended: its verdict, and its files saved if they changed
         (by a saver process, which then holds the lock and the descriptors).
         -> (pidfd, pid) of the saver, or None."""
-        wstatus = reap(self.pid)
+        wstatus = os.waitpid(self.pid, 0)[1]
         os.close(self.pidfd)
         self.pidfd = None
         if self.concluded:                      # verdict given, nothing to save
@@ -1333,7 +1325,7 @@ def zygote(control_fd):
     runs, savers = {}, {}
     ready, queue = None, []         # queue: requests waiting for a process from the template
     while control is not None or runs or savers:
-        if (ready is None and not TEMPLATE.pending and not HATCHING and control is not None
+        if (ready is None and not TEMPLATE.pending and control is not None
                 and fork_ahead(runs, savers)):
             try:
                 TEMPLATE.ask(LIMITS)            # the next run's (fork_ahead: when)
@@ -1363,9 +1355,7 @@ def zygote(control_fd):
                 elif run is not None:
                     new_runs[run.pidfd] = new_runs[run.report_fd] = run
             elif fd == TEMPLATE.sock.fileno():
-                take_answer(control, poller, queue)
-            elif fd in HATCHING:
-                ready, run = hatched(HATCHING.pop(fd), ready, control, poller, queue)
+                ready, run = take_answer(ready, control, poller, queue)
                 if run is not None:
                     new_runs[run.pidfd] = new_runs[run.report_fd] = run
             elif fd in savers:
@@ -1396,51 +1386,26 @@ def zygote(control_fd):
     TEMPLATE.close()
 
 
-def take_answer(control, poller, queue):
-    """The template's answer (the process asked for): watched in `hatching`
-    until it says its pid (hatched)."""
+def take_answer(ready, control, poller, queue):
+    """The template's answer, the process asked for: the request queued first
+    gets it, else it is the next run's if there is none yet and the service
+    is there. -> (the ready process, the Run begun or None)."""
     try:
-        sock = TEMPLATE.answer(wait=False)
+        got = TEMPLATE.answer()
     except OSError as e:
         if isinstance(e, TemplateGone):
             poller.unregister(TEMPLATE.sock)    # requests then fail, and the service
         while queue:                            # starts another zygote
             fds, _, _ = queue.pop(0)
             refuse(control, fds)
-        return
-    if sock is not None:
-        HATCHING[sock.fileno()] = sock
-        poller.register(sock, select.POLLIN)
-
-
-def hatched(sock, ready, control, poller, queue):
-    """A process from the template says its pid (the zygote is its parent
-    now): the request queued first gets it, else it is the next run's if
-    there is none yet and the service is there. -> (the ready process, the
-    Run begun or None)."""
-    poller.unregister(sock)
-    try:
-        pid = int(sock.recv(64) or b"-1")
-    except (OSError, ValueError):
-        pid = -1
-    if pid <= 0:                                # it died: another one for the queue
-        sock.close()
-        try:
-            supply(queue)
-        except OSError:
-            pass
         return ready, None
-    try:
-        got = Ready(pid, sock)
-    except OSError:
+    if got is None:
         return ready, None
     if queue:
         fds, received, tries = queue.pop(0)
         run = begin_run(control, fds, received, got, queue, tries)
-        try:
+        with contextlib.suppress(OSError):
             supply(queue)                       # the next queued request's process
-        except OSError:
-            pass
         return ready, run
     if ready is None and control is not None:
         return got, None
@@ -1509,8 +1474,8 @@ def wait_for_process(control, fds, received, queue, tries=2):
 
 
 def supply(queue):
-    """Ask the template for a process if fewer are on their way than requests wait."""
-    if not TEMPLATE.pending and len(HATCHING) + 1 <= len(queue):
+    """Ask the template for a process if requests wait and none is on its way."""
+    if queue and not TEMPLATE.pending:
         TEMPLATE.ask(LIMITS)
 
 
