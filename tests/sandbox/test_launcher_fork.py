@@ -123,3 +123,37 @@ def test_a_template_that_cannot_fork_refuses_and_says_why():
         os.close(err_read)
     assert status == 0, log
     assert log.count("no process for the next run") == 2 and "clone3" in log, log
+
+
+def test_a_template_whose_zygote_hangs_up_ends_without_a_word():
+    """A zygote (a child of this test) asks for a process and hangs up at
+    once: the template's answer finds nobody, and it exits, logging nothing
+    (only a refusal is the operator's business). What it forked is the
+    zygote's, and dies with it."""
+    err_read, err_write = os.pipe()
+    result_read, result_write = os.pipe()
+    zygote = os.fork()
+    if zygote == 0:
+        try:
+            os.close(err_read)
+            os.close(result_read)
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            template_pid = os.fork()
+            if template_pid == 0:
+                mine.close()
+                os.dup2(err_write, 2)
+                launcher.template_loop(theirs, os.getppid())
+            theirs.close()
+            os.close(err_write)
+            mine.send(b"null")
+            mine.close()
+            os.write(result_write, b"%d" % os.waitpid(template_pid, 0)[1])
+        finally:
+            os._exit(0)
+    os.close(err_write)
+    os.close(result_write)
+    status, log = read_all(result_read), read_all(err_read).decode()
+    os.close(result_read)
+    os.close(err_read)
+    assert os.waitpid(zygote, 0)[1] == 0
+    assert status == b"0" and log == "", log

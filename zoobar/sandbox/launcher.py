@@ -1075,6 +1075,8 @@ def template_loop(sock, zygote_pid):
             theirs.close()
             socket.send_fds(sock, [b"forked %d" % pid], [mine.fileno()])
             mine.close()
+        except (BrokenPipeError, ConnectionResetError):
+            os._exit(0)                         # the zygote is gone: nobody to answer
         except (OSError, ValueError, KeyError, TypeError) as e:
             # To the service's log (the zygote's stderr, inherited): the run is
             # refused, and an operator must see why (a kernel without clone3, say).
