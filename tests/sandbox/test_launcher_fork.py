@@ -17,7 +17,7 @@ import pytest
 
 from zoobar.sandbox import launcher
 
-CHILD_REPORT = 4096
+READ_CHUNK = 4096
 
 
 def child_report(out_fd: int) -> None:
@@ -54,7 +54,7 @@ def template(out_fd: int, children: int) -> None:
 
 def read_all(fd: int) -> bytes:
     data = b""
-    while chunk := os.read(fd, CHILD_REPORT):
+    while chunk := os.read(fd, READ_CHUNK):
         data += chunk
     return data
 
